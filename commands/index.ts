@@ -1,4 +1,7 @@
 import type { CommandClass } from "clipanion";
+import BenchCommand from "./bench.ts";
+import DoctorCommand from "./doctor.ts";
+import RuntimeInstallCommand from "./runtime.ts";
 
 /** Every subcommand of glamm; one file per command in this folder. */
-export const commands: CommandClass[] = [];
+export const commands: CommandClass[] = [DoctorCommand, BenchCommand, RuntimeInstallCommand];

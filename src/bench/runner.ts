@@ -1,0 +1,68 @@
+/** A named benchmark: `prepare` does the untimed set-up and returns the step that is timed. */
+export interface Benchmark {
+  name: string;
+  description: string;
+  prepare(options: BenchOptions): Promise<PreparedBenchmark>;
+}
+
+export interface PreparedBenchmark {
+  run(): Promise<void>;
+  dispose?(): Promise<void>;
+  /** Work done by one run, for a rate such as tokens/s or MB/s. */
+  unit?: { name: string; perRun: number };
+}
+
+export interface BenchOptions {
+  device: "auto" | "cpu" | "cuda";
+  params: Record<string, string>;
+}
+
+export interface BenchResult {
+  name: string;
+  runs: number;
+  warmup: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  rate?: { unit: string; median: number };
+  peakRssMiB: number;
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** Peak resident set of this process so far (Linux reports maxRSS in KiB). */
+export const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
+
+export async function runBenchmark(
+  bench: Benchmark,
+  options: BenchOptions,
+  { warmup, repeat }: { warmup: number; repeat: number },
+): Promise<BenchResult> {
+  const prepared = await bench.prepare(options);
+  try {
+    for (let i = 0; i < warmup; i++) await prepared.run();
+    const times: number[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const start = performance.now();
+      await prepared.run();
+      times.push(performance.now() - start);
+    }
+    const medianMs = median(times);
+    return {
+      name: bench.name,
+      runs: repeat,
+      warmup,
+      medianMs,
+      minMs: Math.min(...times),
+      maxMs: Math.max(...times),
+      ...(prepared.unit ? { rate: { unit: `${prepared.unit.name}/s`, median: prepared.unit.perRun / (medianMs / 1000) } } : {}),
+      peakRssMiB: peakRssMiB(),
+    };
+  } finally {
+    await prepared.dispose?.();
+  }
+}

@@ -1,0 +1,57 @@
+import { existsSync, readdirSync, statfsSync } from "node:fs";
+import { dirname } from "node:path";
+import sharp from "sharp";
+import { version } from "../version.ts";
+import { cudaStatus, type CudaStatus } from "./cuda.ts";
+import { ortNativeDir, ortVersion } from "./ort.ts";
+import { glammHome, runtimeDir } from "./paths.ts";
+import { runSelfTest, type SelfTestResult } from "./selftest.ts";
+
+export interface DoctorReport {
+  versions: { glamm: string; bun: string; onnxruntime: string; sharp: string; libvips: string };
+  executable: { path: string; compiled: boolean };
+  paths: { home: string; runtime: string; onnxruntimeLibraries: string };
+  providers: { cpu: { available: true }; cuda: CudaStatus };
+  models: string[];
+  disk: { path: string; freeBytes: number };
+  checks: SelfTestResult[];
+}
+
+/** The compiled binary runs its code from Bun's embedded file system. */
+export const isCompiled = (): boolean => import.meta.path.startsWith("/$bunfs") || import.meta.path.startsWith("B:\\~BUN");
+
+function nearestExisting(path: string): string {
+  let dir = path;
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+function installedModels(home: string): string[] {
+  const dir = `${home}/models`;
+  return existsSync(dir) ? readdirSync(dir).sort() : [];
+}
+
+export async function doctor(): Promise<DoctorReport> {
+  const home = glammHome();
+  const checks = await runSelfTest();
+  const ortDir = ortNativeDir();
+  const disk = nearestExisting(home);
+  const fs = statfsSync(disk);
+  return {
+    versions: {
+      glamm: version,
+      bun: Bun.version,
+      onnxruntime: ortVersion(),
+      sharp: sharp.versions.sharp ?? "unknown",
+      libvips: sharp.versions.vips,
+    },
+    executable: { path: process.execPath, compiled: isCompiled() },
+    paths: { home, runtime: runtimeDir(), onnxruntimeLibraries: ortDir },
+    providers: { cpu: { available: true }, cuda: cudaStatus(ortDir) },
+    models: installedModels(home),
+    disk: { path: disk, freeBytes: fs.bavail * fs.bsize },
+    checks,
+  };
+}
+
+export const doctorHealthy = (report: DoctorReport): boolean => report.checks.every((c) => c.ok);

@@ -1,0 +1,61 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { runtimeError } from "../cli/errors.ts";
+import { runtimeDir } from "./paths.ts";
+
+/** A native addon and the shared libraries it links, embedded in the compiled binary. */
+export interface NativeBundle {
+  /** e.g. "onnxruntime-1.30.0"; with the content hash it names the extraction folder. */
+  name: string;
+  /** sha256 over every file's bytes, computed at build time so start-up never hashes 60 MB. */
+  hash: string;
+  /** Path of each embedded file inside the binary, and where it goes in the extraction folder. */
+  files: { embedded: string; relative: string }[];
+  /** The `.node` addon to load, relative to the extraction folder. */
+  addon: string;
+}
+
+const extractedDirs = new Map<string, string>();
+
+/**
+ * Extracts a bundle once into `<runtime>/<name>-<hash>/` and returns that folder. The folder is written under a
+ * temporary name and renamed into place, so it is complete whenever it exists; when two processes race, the loser
+ * throws its copy away and uses the winner's.
+ */
+export function extractBundle(bundle: NativeBundle): string {
+  const cached = extractedDirs.get(bundle.name);
+  if (cached) return cached;
+  const dir = join(runtimeDir(), `${bundle.name}-${bundle.hash.slice(0, 16)}`);
+  if (!existsSync(dir)) {
+    const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    try {
+      for (const file of bundle.files) {
+        const target = join(tmp, file.relative);
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, readFileSync(file.embedded));
+      }
+      renameSync(tmp, dir);
+    } catch (error) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (!existsSync(dir)) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw runtimeError(`cannot extract native libraries to ${dir}: ${reason} (set GLAMM_HOME to a writable folder)`);
+      }
+    }
+  }
+  extractedDirs.set(bundle.name, dir);
+  return dir;
+}
+
+/** Loads the bundle's addon from its extraction folder; its shared libraries are found through the addon's RPATH. */
+export function loadBundle(bundle: NativeBundle): unknown {
+  const dir = extractBundle(bundle);
+  const module = { exports: {} as unknown };
+  process.dlopen(module, join(dir, bundle.addon));
+  return module.exports;
+}
+
+/** Folders of bundles this process extracted (for `glamm doctor` and the CUDA provider install). */
+export function extractedBundleDir(name: string): string | undefined {
+  return extractedDirs.get(name);
+}

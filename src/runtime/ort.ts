@@ -1,0 +1,74 @@
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { runtimeError, usageError } from "../cli/errors.ts";
+import { notice } from "../cli/ui.ts";
+import { cudaStatus } from "./cuda.ts";
+import { extractedBundleDir } from "./native.ts";
+
+export { ort };
+export type Device = "auto" | "cpu" | "cuda";
+export const devices: Device[] = ["auto", "cpu", "cuda"];
+
+export function parseDevice(value: string | undefined): Device {
+  const device = (value ?? process.env.GLAMM_DEVICE ?? "auto") as Device;
+  if (!devices.includes(device)) throw usageError(`unknown device "${value}" (expected ${devices.join(", ")})`);
+  return device;
+}
+
+/** Folder holding libonnxruntime.so: extracted from the binary when compiled, else inside node_modules. */
+export function ortNativeDir(): string {
+  const extracted = extractedBundleDir("onnxruntime");
+  if (extracted) return extracted;
+  const pkg = createRequire(import.meta.url).resolve("onnxruntime-node/package.json");
+  return join(dirname(pkg), "bin/napi-v6", process.platform, process.arch);
+}
+
+export const ortVersion = (): string => ort.env.versions.common;
+
+let warnedCpuFallback = false;
+
+function cpuFallbackNotice(reason: string): void {
+  if (warnedCpuFallback) return;
+  warnedCpuFallback = true;
+  notice(`running on CPU (${reason}; --device cpu silences this)`);
+}
+
+/** The execution providers to ask for, CUDA first when it can run here. */
+export function chooseProviders(device: Device): ("cuda" | "cpu")[] {
+  if (device === "cpu") return ["cpu"];
+  const status = cudaStatus(ortNativeDir());
+  if (status.available) return ["cuda", "cpu"];
+  if (device === "cuda") throw runtimeError(`CUDA requested but unavailable: ${status.missing.join("; ")}`);
+  cpuFallbackNotice(`CUDA unavailable: ${status.missing[0]}`);
+  return ["cpu"];
+}
+
+export interface SessionOptions {
+  device?: Device;
+  threads?: number;
+}
+
+/** Creates an inference session on the best available device, falling back to CPU when CUDA fails to start. */
+export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const device = options.device ?? "auto";
+  const providers = chooseProviders(device);
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: "all",
+    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+  };
+  const create = (executionProviders: ("cuda" | "cpu")[]) =>
+    typeof model === "string"
+      ? ort.InferenceSession.create(model, { ...base, executionProviders })
+      : ort.InferenceSession.create(model, { ...base, executionProviders });
+  try {
+    return await create(providers);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    if (providers[0] === "cuda" && device === "auto") {
+      cpuFallbackNotice(`CUDA failed to start: ${reason}`);
+      return create(["cpu"]);
+    }
+    throw runtimeError(`cannot load model${typeof model === "string" ? ` ${model}` : ""}: ${reason}`);
+  }
+}
