@@ -3,8 +3,18 @@ import { commands } from "../../commands/index.ts";
 import { ExitCode, GlammError } from "./errors.ts";
 import { version } from "../version.ts";
 
-export function buildCli(): Cli {
-  const cli = new Cli({ binaryLabel: "glamm", binaryName: "glamm", binaryVersion: version, enableColors: false });
+/** Clipanion prints failures itself (on stdout, with stacks); glamm reports them as one line on stderr instead. */
+class GlammCli extends Cli {
+  failureCode: number | undefined;
+
+  error(error: unknown): string {
+    this.failureCode = reportError(error);
+    return "";
+  }
+}
+
+export function buildCli(): GlammCli {
+  const cli = new GlammCli({ binaryLabel: "glamm", binaryName: "glamm", binaryVersion: version, enableColors: false });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   for (const command of commands) cli.register(command);
@@ -14,23 +24,21 @@ export function buildCli(): Cli {
 /** Runs the CLI; errors become one line on stderr and a documented exit code. */
 export async function runCli(argv: string[]): Promise<number> {
   const cli = buildCli();
-  try {
-    const command = cli.process(argv);
-    return (await cli.run(command)) ?? ExitCode.ok;
-  } catch (error) {
-    return reportError(error);
-  }
+  const code = await cli.run(argv);
+  return cli.failureCode ?? code;
 }
 
+/** Writes one line for the error (plus its stack when GLAMM_DEBUG=1) and returns the exit code it maps to. */
 export function reportError(error: unknown): number {
   if (process.env.GLAMM_DEBUG === "1" && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   if (error instanceof GlammError) {
     process.stderr.write(`glamm: ${error.message}\n`);
     return error.exitCode;
   }
-  const name = error instanceof Error ? error.constructor.name : "";
-  if (/^(Usage|Unknown|Ambiguous)/.test(name) || (error as { clipanion?: unknown })?.clipanion) {
-    process.stderr.write(`glamm: ${(error as Error).message.split("\n")[0]}\n`);
+  const clipanion = (error as { clipanion?: { type: string } } | undefined)?.clipanion;
+  if (clipanion) {
+    const message = clipanion.type === "none" ? "unrecognised command or options" : (error as Error).message.split("\n")[0];
+    process.stderr.write(`glamm: ${message} (glamm --help lists commands, glamm COMMAND --help their options)\n`);
     return ExitCode.usage;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, rmSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { runtimeError } from "../cli/errors.ts";
 import { writeFileAtomic } from "../output/atomic.ts";
@@ -21,6 +21,8 @@ export interface CudaInstallOptions {
   /** A .nupkg already on disk (offline machines); skips the network. */
   from?: string;
   endpoint?: string;
+  /** Where the libraries go (default: beside libonnxruntime.so, where onnxruntime looks for providers). */
+  dir?: string;
   onProgress?(progress: DownloadProgress): void;
   signal?: AbortSignal;
 }
@@ -67,7 +69,8 @@ async function downloadPackage(options: CudaInstallOptions): Promise<string> {
 export async function installCudaProvider(options: CudaInstallOptions = {}): Promise<{ dir: string; files: string[] }> {
   if (options.from && !existsSync(options.from)) throw runtimeError(`no such package file: ${options.from}`);
   const nupkg = options.from ?? (await downloadPackage(options));
-  const dir = ortNativeDir();
+  const dir = options.dir ?? ortNativeDir();
+  mkdirSync(dir, { recursive: true });
   const file = RandomAccessFile.open(nupkg);
   try {
     const zip = ZipArchive.read(file);

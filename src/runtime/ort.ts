@@ -3,10 +3,13 @@ import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { runtimeError, usageError } from "../cli/errors.ts";
 import { notice } from "../cli/ui.ts";
-import { cudaStatus } from "./cuda.ts";
+import { cudaStatus, type CudaStatus } from "./cuda.ts";
 import { extractedBundleDir } from "./native.ts";
 
 export { ort };
+
+// onnxruntime logs provider failures natively on stderr, colours and all; glamm reports them itself as one line.
+ort.env.logLevel = process.env.GLAMM_DEBUG === "1" ? "warning" : "fatal";
 export type Device = "auto" | "cpu" | "cuda";
 export const devices: Device[] = ["auto", "cpu", "cuda"];
 
@@ -26,18 +29,19 @@ export function ortNativeDir(): string {
 
 export const ortVersion = (): string => ort.env.versions.common;
 
-let warnedCpuFallback = false;
+const fallbackReasons = new Set<string>();
 
+/** Said once per process and reason, not once per model loaded. */
 function cpuFallbackNotice(reason: string): void {
-  if (warnedCpuFallback) return;
-  warnedCpuFallback = true;
+  if (fallbackReasons.has(reason)) return;
+  fallbackReasons.add(reason);
   notice(`running on CPU (${reason}; --device cpu silences this)`);
 }
 
 /** The execution providers to ask for, CUDA first when it can run here. */
-export function chooseProviders(device: Device): ("cuda" | "cpu")[] {
+export function chooseProviders(device: Device, known?: CudaStatus): ("cuda" | "cpu")[] {
   if (device === "cpu") return ["cpu"];
-  const status = cudaStatus(ortNativeDir());
+  const status = known ?? cudaStatus(ortNativeDir());
   if (status.available) return ["cuda", "cpu"];
   if (device === "cuda") throw runtimeError(`CUDA requested but unavailable: ${status.missing.join("; ")}`);
   cpuFallbackNotice(`CUDA unavailable: ${status.missing[0]}`);
@@ -47,12 +51,14 @@ export function chooseProviders(device: Device): ("cuda" | "cpu")[] {
 export interface SessionOptions {
   device?: Device;
   threads?: number;
+  /** What is known about CUDA here (default: probed); tests pass a made-up status to exercise the fallback. */
+  cuda?: CudaStatus;
 }
 
 /** Creates an inference session on the best available device, falling back to CPU when CUDA fails to start. */
 export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
   const device = options.device ?? "auto";
-  const providers = chooseProviders(device);
+  const providers = chooseProviders(device, options.cuda);
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: "all",
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
