@@ -1,5 +1,7 @@
 import type { Benchmark } from "./runner.ts";
+import { evalGcgBenchmark } from "./eval.ts";
 import { onnxMatmulBenchmark } from "./onnx-matmul.ts";
+import { weightsReadBenchmark } from "./weights-read.ts";
 
 /** Every named benchmark `glamm bench` knows; later blocks add theirs here. */
-export const benchmarks: Benchmark[] = [onnxMatmulBenchmark];
+export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark];

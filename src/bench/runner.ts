@@ -2,6 +2,8 @@
 export interface Benchmark {
   name: string;
   description: string;
+  /** Params without which it cannot run; `glamm bench` with no names skips it when they are not given. */
+  requiredParams?: string[];
   prepare(options: BenchOptions): Promise<PreparedBenchmark>;
 }
 

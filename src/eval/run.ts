@@ -1,0 +1,115 @@
+/**
+ * The three benchmark evaluations end to end (files in, JSON-ready record out), shared by `glamm eval` and the
+ * benchmark. METEOR is omitted here: it needs METEOR's function-word, synonym and paraphrase data files.
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { inputError } from "../cli/errors.ts";
+import { evaluateCaptions, type CaptionMetrics } from "./caption/evaluate.ts";
+import { STAT_NAMES, type ImageId } from "./coco.ts";
+import { evaluateGcgMasks, exactMatchSimilarity, type PhraseSimilarity } from "./gcg.ts";
+import { readCaptionGroundTruth, readGcgGroundTruth, readGcgPredictions } from "./gcg-files.ts";
+import { imageIdField, isObject, readJsonFile } from "./json.ts";
+import { evaluateRefseg, readRefsegSamples } from "./refseg.ts";
+
+export interface EvalRecord {
+  task: "gcg" | "refseg" | "regcap";
+  /** Headline metrics, in display order. */
+  metrics: Record<string, number>;
+  details: Record<string, unknown>;
+  perImage?: Record<string, unknown>[];
+}
+
+function captionRecord(captions: CaptionMetrics): Pick<EvalRecord, "metrics"> & { perImage: Record<string, unknown>[] } {
+  return {
+    metrics: captions.corpus,
+    perImage: captions.perImage.map(({ imageId, scores }) => ({ image_id: imageId, ...scores })),
+  };
+}
+
+export async function runGcgEvaluation(options: {
+  predDir: string;
+  gtDir: string;
+  split: string;
+  similarity?: PhraseSimilarity;
+}): Promise<EvalRecord> {
+  const gt = readGcgGroundTruth(options.gtDir, options.split);
+  const predictions = readGcgPredictions(options.predDir, gt.imageIds);
+  const masks = await evaluateGcgMasks(gt, predictions, options.similarity ?? exactMatchSimilarity);
+  const references = new Map<ImageId, string[]>();
+  for (const c of gt.captions) references.set(c.imageId, [...(references.get(c.imageId) ?? []), c.caption]);
+  const captions = evaluateCaptions(gt.imageIds, references, new Map(predictions.map((p) => [p.imageId, p.caption])));
+  const perCaption = captionRecord(captions);
+  return {
+    task: "gcg",
+    metrics: { AP50: masks.ap50, mIoU: masks.mIoU, recall: masks.recall, ...perCaption.metrics },
+    details: {
+      coco_segm_stats: Object.fromEntries(STAT_NAMES.map((name, i) => [name, masks.coco.stats[i]])),
+      recall_true_positives: masks.truePositives,
+      recall_actual_positives: masks.actualPositives,
+      phrase_similarity: options.similarity ? "custom" : "exact lower-cased match (stand-in for bert-base-uncased cosine)",
+    },
+    perImage: perCaption.perImage.map((row) => {
+      const outcome = masks.recallPerImage.get(row.image_id as ImageId);
+      return {
+        ...row,
+        mIoU: masks.mIoUPerImage.get(row.image_id as ImageId),
+        recall_matches: outcome && "matches" in outcome ? outcome.matches : null,
+        recall_error: outcome && "error" in outcome ? outcome.error : undefined,
+      };
+    }),
+  };
+}
+
+export function runRefsegEvaluation(pairsPath: string): EvalRecord {
+  const result = evaluateRefseg(readRefsegSamples(pairsPath));
+  return {
+    task: "refseg",
+    metrics: { cIoU: result.cIoU, gIoU: result.gIoU },
+    details: { masks: result.maskCount, samples: result.perSample.length },
+    perImage: result.perSample.map((s) => ({ sample_id: s.sampleId, intersection: s.intersection, union: s.union, iou_mean_over_masks: s.meanIou })),
+  };
+}
+
+/** Region-captioning results: one JSON list file, or a directory whose *.json lists are merged (as the official script does). */
+function readRegionResults(path: string): Map<ImageId, string> {
+  if (!existsSync(path)) throw inputError(`results not found: ${path}`);
+  const files = statSync(path).isDirectory()
+    ? readdirSync(path)
+        .filter((f) => f.endsWith(".json") && f !== "merged.json")
+        .sort()
+        .map((f) => join(path, f))
+    : [path];
+  const results = new Map<ImageId, string>();
+  for (const file of files) {
+    const list = readJsonFile(file, "region-captioning results");
+    if (!Array.isArray(list)) throw inputError(`${file}: expected a list of {"image_id", "caption"}`);
+    list.forEach((entry, i) => {
+      const where = `${file}[${i}]`;
+      if (!isObject(entry) || typeof entry.caption !== "string") throw inputError(`${where}: expected {"image_id", "caption"}`);
+      const imageId = imageIdField(entry, "image_id", where);
+      if (results.has(imageId)) throw inputError(`${where}: a second result for image ${imageId} (one caption per image is expected)`);
+      results.set(imageId, entry.caption);
+    });
+  }
+  return results;
+}
+
+export function runRegionCaptionEvaluation(resultsPath: string, gtPath: string): EvalRecord {
+  const gt = readCaptionGroundTruth(gtPath, "region-captioning ground truth");
+  const results = readRegionResults(resultsPath);
+  const known = new Set(gt.imageIds);
+  for (const id of results.keys()) if (!known.has(id)) throw inputError(`result for image ${id}, which the ground truth does not list`);
+  const references = new Map<ImageId, string[]>();
+  for (const c of gt.captions) references.set(c.imageId, [...(references.get(c.imageId) ?? []), c.caption]);
+  const imageIds = gt.imageIds.filter((id) => results.has(id));
+  const record = captionRecord(evaluateCaptions(imageIds, references, results));
+  return { task: "regcap", metrics: record.metrics, details: { images: imageIds.length }, perImage: record.perImage };
+}
+
+/** A plain two-column table of the headline metrics. */
+export function formatMetricsTable(record: EvalRecord): string {
+  const rows = Object.entries(record.metrics).map(([name, value]) => [name, value.toFixed(4)]);
+  const width = Math.max(...rows.map(([name]) => name.length), "metric".length);
+  return [`${"metric".padEnd(width)}  value`, ...rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`)].join("\n");
+}
