@@ -45,13 +45,15 @@ export default class BenchCommand extends Command {
     }
     const unknown = this.names.filter((n) => !benchmarks.some((b) => b.name === n));
     if (unknown.length) throw usageError(`unknown benchmark ${unknown.join(", ")} (glamm bench --list)`);
-    const chosen = this.names.length ? benchmarks.filter((b) => this.names.includes(b.name)) : benchmarks;
+    const params = parseParams(this.param);
+    const runnable = (b: (typeof benchmarks)[number]) => (b.requiredParams ?? []).every((p) => p in params);
+    const chosen = this.names.length ? benchmarks.filter((b) => this.names.includes(b.name)) : benchmarks.filter(runnable);
     const repeat = Number(this.repeat);
     const warmup = Number(this.warmup);
     if (!(Number.isInteger(repeat) && repeat > 0 && Number.isInteger(warmup) && warmup >= 0)) {
       throw usageError("--repeat must be a positive integer and --warmup a non-negative integer");
     }
-    const options = { device: parseDevice(this.device), params: parseParams(this.param) };
+    const options = { device: parseDevice(this.device), params };
     const results: BenchResult[] = [];
     for (const bench of chosen) {
       const result = await runBenchmark(bench, options, { warmup, repeat });

@@ -3,11 +3,12 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExitCode, GlammError } from "../src/cli/errors.ts";
+import { ExitCode } from "../src/cli/errors.ts";
 import { cudaStatus } from "../src/runtime/cuda.ts";
 import { installCudaProvider } from "../src/runtime/cuda-install.ts";
 import { chooseProviders, createSession, ort, ortNativeDir, ortVersion } from "../src/runtime/ort.ts";
 import { buildSelfTestModel, selfTestExpected, selfTestInput } from "../src/runtime/selftest-model.ts";
+import { expectGlammError } from "./helpers/expect-error.ts";
 import { startHubServer, type HubServer } from "./helpers/http-server.ts";
 
 const nupkg = new Uint8Array(readFileSync(join(import.meta.dir, "fixtures/runtime/fake-gpu.nupkg")));
@@ -42,17 +43,6 @@ afterAll(() => {
   if (savedHome === undefined) delete process.env.GLAMM_HOME;
   else process.env.GLAMM_HOME = savedHome;
 });
-
-async function expectGlammError(promise: Promise<unknown>, pattern: RegExp, code: number): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(GlammError);
-  expect((error as GlammError).message).toMatch(pattern);
-  expect((error as GlammError).message).not.toContain("\n");
-  expect((error as GlammError).exitCode).toBe(code);
-}
 
 describe("glamm runtime install cuda", () => {
   test("downloads the NuGet package, checks its SHA-512 and installs the provider libraries", async () => {

@@ -1,0 +1,15 @@
+import { expect } from "bun:test";
+import { GlammError } from "../../src/cli/errors.ts";
+
+/** Awaits a promise that must reject with a one-line GlammError matching pattern; returns the error. */
+export async function expectGlammError(promise: Promise<unknown>, pattern: RegExp, exitCode?: number): Promise<GlammError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(GlammError);
+  expect((error as GlammError).message).toMatch(pattern);
+  expect((error as GlammError).message).not.toContain("\n");
+  if (exitCode !== undefined) expect((error as GlammError).exitCode as number).toBe(exitCode);
+  return error as GlammError;
+}
