@@ -129,3 +129,13 @@ export function parseModelProto(bytes: Uint8Array, source: string): ModelProto {
     hasDenormalizer: or<Uint8Array>(denormalizer.precompiled_charsmap, new Uint8Array()).length > 0,
   };
 }
+
+/** Serializes a BPE model with byte fallback and an identity normalizer (for project-generated test checkpoints). */
+export function encodeBpeModelProto(pieces: readonly Piece[]): Uint8Array {
+  const message = modelProtoType.fromObject({
+    pieces,
+    trainer_spec: { model_type: ModelType.bpe, byte_fallback: true },
+    normalizer_spec: { name: "identity", add_dummy_prefix: true, remove_extra_whitespaces: false, escape_whitespaces: true },
+  });
+  return modelProtoType.encode(message).finish();
+}
