@@ -1,6 +1,10 @@
 import { Command, Option } from "clipanion";
 import { usageError } from "../src/cli/errors.ts";
-import { formatMetricsTable, runGcgEvaluation, runRefsegEvaluation, runRegionCaptionEvaluation, type EvalRecord } from "../src/eval/run.ts";
+import { notice } from "../src/cli/ui.ts";
+import { BertPhraseEncoder } from "../src/eval/bert.ts";
+import { loadMeteorResources } from "../src/eval/meteor/data.ts";
+import { EXACT_MATCH_DESCRIPTION, formatMetricsTable, runGcgEvaluation, runRefsegEvaluation, runRegionCaptionEvaluation, type EvalRecord } from "../src/eval/run.ts";
+import { parseDevice } from "../src/runtime/ort.ts";
 
 function print(command: EvalCommand, record: EvalRecord): void {
   const { json, perImage } = command;
@@ -18,21 +22,37 @@ abstract class EvalCommand extends Command {
   perImage = Option.Boolean("--per-image", false, { description: "Include per-image (per-sample) values" });
 }
 
+const meteorDataOption = () =>
+  Option.String("--meteor-data", {
+    description: "Folder with METEOR 1.5's data: function/english.words plus synonym/english.{synsets,exceptions} (from meteor-1.5.jar) or a WordNet 3.0 dict/ folder",
+  });
+
 export class EvalGcgCommand extends EvalCommand {
   static paths = [["eval", "gcg"]];
   static usage = Command.Usage({
     description: "Grounded conversation generation metrics (AP50, mIoU, recall, BLEU, ROUGE-L, CIDEr) as GLaMM's eval/gcg/evaluate.py",
     details:
-      "PRED_DIR holds one {image_id}.json per image. Recall's phrase similarity is exact lower-cased matching until the BERT encoder is available; METEOR is not computed (it needs METEOR's data files).",
+      "PRED_DIR holds one {image_id}.json per image. Recall's phrase similarity is bert-base-uncased cosine with --bert DIR (a local Hugging Face BERT folder), else exact lower-cased matching. METEOR is computed with --meteor-data DIR, without the paraphrase stage.",
     examples: [["Evaluate the val split", "glamm eval gcg ./predictions --gt-dir ./GranDf/annotations/val_test --split val"]],
   });
   predDir = Option.String();
   gtDir = Option.String("--gt-dir", { required: true, description: "Folder with {split}_gcg_coco_mask_gt.json and {split}_gcg_coco_caption_gt.json" });
   split = Option.String("--split", "val", { description: "val or test" });
+  bert = Option.String("--bert", { description: "BERT model folder (config.json, vocab.txt, weights) for recall's phrase similarity, e.g. bert-base-uncased" });
+  device = Option.String("--device", "cpu", { description: "auto, cpu or cuda (for --bert)" });
+  meteorData = meteorDataOption();
 
   async execute(): Promise<number> {
     if (this.split !== "val" && this.split !== "test") throw usageError(`--split must be val or test, not ${this.split}`);
-    print(this, await runGcgEvaluation({ predDir: this.predDir, gtDir: this.gtDir, split: this.split }));
+    const meteor = this.meteorData ? loadMeteorResources(this.meteorData) : undefined;
+    const encoder = this.bert ? await BertPhraseEncoder.load(this.bert, { device: parseDevice(this.device) }) : undefined;
+    if (!encoder) notice(`recall used ${EXACT_MATCH_DESCRIPTION}; pass --bert DIR for the official similarity`);
+    try {
+      const similarity = encoder ? { similarity: encoder.similarity, similarityDescription: `BERT mean-pooled cosine (${this.bert})` } : {};
+      print(this, await runGcgEvaluation({ predDir: this.predDir, gtDir: this.gtDir, split: this.split, meteor, ...similarity }));
+    } finally {
+      await encoder?.close();
+    }
     return 0;
   }
 }
@@ -54,14 +74,15 @@ export class EvalRefsegCommand extends EvalCommand {
 export class EvalRegcapCommand extends EvalCommand {
   static paths = [["eval", "regcap"]];
   static usage = Command.Usage({
-    description: "Region captioning metrics (BLEU-1..4, ROUGE-L, CIDEr) as GLaMM's eval/region_captioning/evaluate.py",
+    description: "Region captioning metrics (BLEU-1..4, METEOR with --meteor-data, ROUGE-L, CIDEr) as GLaMM's eval/region_captioning/evaluate.py",
     details: "RESULTS is a JSON list of {image_id, caption} or a folder of such files; --gt is a COCO captions file.",
   });
   results = Option.String();
   gt = Option.String("--gt", { required: true, description: "COCO-format caption ground truth" });
+  meteorData = meteorDataOption();
 
   async execute(): Promise<number> {
-    print(this, runRegionCaptionEvaluation(this.results, this.gt));
+    print(this, runRegionCaptionEvaluation(this.results, this.gt, this.meteorData ? loadMeteorResources(this.meteorData) : undefined));
     return 0;
   }
 }

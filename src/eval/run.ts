@@ -1,15 +1,16 @@
 /**
  * The three benchmark evaluations end to end (files in, JSON-ready record out), shared by `glamm eval` and the
- * benchmark. METEOR is omitted here: it needs METEOR's function-word, synonym and paraphrase data files.
+ * benchmark. METEOR is scored only when its data files are given (see meteor/data.ts), without the paraphrase stage.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { inputError } from "../cli/errors.ts";
-import { evaluateCaptions, type CaptionMetrics } from "./caption/evaluate.ts";
+import { evaluateCaptions, type CaptionMetrics, type CaptionScorerExtra } from "./caption/evaluate.ts";
 import { STAT_NAMES, type ImageId } from "./coco.ts";
 import { evaluateGcgMasks, exactMatchSimilarity, type PhraseSimilarity } from "./gcg.ts";
 import { readCaptionGroundTruth, readGcgGroundTruth, readGcgPredictions } from "./gcg-files.ts";
 import { imageIdField, isObject, readJsonFile } from "./json.ts";
+import { MeteorScorer, type MeteorResources } from "./meteor/score.ts";
 import { evaluateRefseg, readRefsegSamples } from "./refseg.ts";
 
 export interface EvalRecord {
@@ -20,6 +21,16 @@ export interface EvalRecord {
   perImage?: Record<string, unknown>[];
 }
 
+/** METEOR 1.5 (exact, stem, synonym stages) as an extra caption scorer, when its data was loaded. */
+function meteorScorers(meteor: MeteorResources | undefined): CaptionScorerExtra[] {
+  if (!meteor) return [];
+  const scorer = new MeteorScorer(meteor);
+  return [{ name: "METEOR", score: (pairs) => scorer.scoreSet(pairs) }];
+}
+
+const meteorDetail = (meteor: MeteorResources | undefined) =>
+  meteor ? "METEOR 1.5 without the paraphrase stage (exact, stem, synonym)" : "not computed (no --meteor-data)";
+
 function captionRecord(captions: CaptionMetrics): Pick<EvalRecord, "metrics"> & { perImage: Record<string, unknown>[] } {
   return {
     metrics: captions.corpus,
@@ -27,18 +38,23 @@ function captionRecord(captions: CaptionMetrics): Pick<EvalRecord, "metrics"> & 
   };
 }
 
+export const EXACT_MATCH_DESCRIPTION = "exact lower-cased match (stand-in for bert-base-uncased cosine)";
+
 export async function runGcgEvaluation(options: {
   predDir: string;
   gtDir: string;
   split: string;
   similarity?: PhraseSimilarity;
+  /** How recall's phrase similarity was computed, for the record (default: the exact-match stand-in). */
+  similarityDescription?: string;
+  meteor?: MeteorResources;
 }): Promise<EvalRecord> {
   const gt = readGcgGroundTruth(options.gtDir, options.split);
   const predictions = readGcgPredictions(options.predDir, gt.imageIds);
   const masks = await evaluateGcgMasks(gt, predictions, options.similarity ?? exactMatchSimilarity);
   const references = new Map<ImageId, string[]>();
   for (const c of gt.captions) references.set(c.imageId, [...(references.get(c.imageId) ?? []), c.caption]);
-  const captions = evaluateCaptions(gt.imageIds, references, new Map(predictions.map((p) => [p.imageId, p.caption])));
+  const captions = evaluateCaptions(gt.imageIds, references, new Map(predictions.map((p) => [p.imageId, p.caption])), meteorScorers(options.meteor));
   const perCaption = captionRecord(captions);
   return {
     task: "gcg",
@@ -47,7 +63,8 @@ export async function runGcgEvaluation(options: {
       coco_segm_stats: Object.fromEntries(STAT_NAMES.map((name, i) => [name, masks.coco.stats[i]])),
       recall_true_positives: masks.truePositives,
       recall_actual_positives: masks.actualPositives,
-      phrase_similarity: options.similarity ? "custom" : "exact lower-cased match (stand-in for bert-base-uncased cosine)",
+      phrase_similarity: options.similarityDescription ?? (options.similarity ? "custom" : EXACT_MATCH_DESCRIPTION),
+      meteor: meteorDetail(options.meteor),
     },
     perImage: perCaption.perImage.map((row) => {
       const outcome = masks.recallPerImage.get(row.image_id as ImageId);
@@ -95,7 +112,7 @@ function readRegionResults(path: string): Map<ImageId, string> {
   return results;
 }
 
-export function runRegionCaptionEvaluation(resultsPath: string, gtPath: string): EvalRecord {
+export function runRegionCaptionEvaluation(resultsPath: string, gtPath: string, meteor?: MeteorResources): EvalRecord {
   const gt = readCaptionGroundTruth(gtPath, "region-captioning ground truth");
   const results = readRegionResults(resultsPath);
   const known = new Set(gt.imageIds);
@@ -103,8 +120,8 @@ export function runRegionCaptionEvaluation(resultsPath: string, gtPath: string):
   const references = new Map<ImageId, string[]>();
   for (const c of gt.captions) references.set(c.imageId, [...(references.get(c.imageId) ?? []), c.caption]);
   const imageIds = gt.imageIds.filter((id) => results.has(id));
-  const record = captionRecord(evaluateCaptions(imageIds, references, results));
-  return { task: "regcap", metrics: record.metrics, details: { images: imageIds.length }, perImage: record.perImage };
+  const record = captionRecord(evaluateCaptions(imageIds, references, results, meteorScorers(meteor)));
+  return { task: "regcap", metrics: record.metrics, details: { images: imageIds.length, meteor: meteorDetail(meteor) }, perImage: record.perImage };
 }
 
 /** A plain two-column table of the headline metrics. */
