@@ -1,0 +1,95 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { usageError } from "../cli/errors.ts";
+import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
+import { buildLlamaGraph, type LlamaPrecision } from "../models/llama.ts";
+import { LlamaDecoder, type KvCache } from "../models/llama-runner.ts";
+import { syntheticLlamaWeights, vicuna7bShape } from "../models/llama-synthetic.ts";
+import { openWeights, type WeightSource } from "../weights/index.ts";
+import type { BenchOptions, Benchmark, PreparedBenchmark } from "./runner.ts";
+
+const SYNTHETIC = "synthetic-7b-2layer";
+const PARAMS = `model=${SYNTHETIC}|<checkpoint dir>, precision=fp32|fp16|int4, prompt=N (default 600)`;
+
+interface Setup {
+  decoder: LlamaDecoder;
+  config: LlamaConfig;
+  prompt: number;
+  dispose(): Promise<void>;
+}
+
+/** Builds the decoder named by the params into a temporary file (a 7B-wide fp32 graph exceeds the 2 GiB inline limit). */
+async function setUp({ device, params }: BenchOptions): Promise<Setup> {
+  const precision = (params.precision ?? "fp32") as LlamaPrecision;
+  if (!["fp32", "fp16", "int4"].includes(precision)) throw usageError(`precision must be fp32, fp16 or int4 (got ${precision})`);
+  const prompt = Number(params.prompt ?? 600);
+  if (!(Number.isInteger(prompt) && prompt >= 1)) throw usageError(`prompt must be a whole number >= 1 (got ${params.prompt})`);
+  const model = params.model ?? SYNTHETIC;
+  let weights: WeightSource;
+  let config: LlamaConfig;
+  if (model === SYNTHETIC) {
+    config = vicuna7bShape(2);
+    weights = syntheticLlamaWeights(config);
+  } else {
+    weights = openWeights(model);
+    config = readLlamaConfig(JSON.parse(readFileSync(join(model, "config.json"), "utf8")), weights);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "glamm-bench-llama-"));
+  try {
+    const path = join(dir, "decoder.onnx");
+    await buildLlamaGraph(weights, config, { precision }).save(path);
+    const decoder = await LlamaDecoder.create(path, config, { device });
+    return { decoder, config, prompt, dispose: async () => void (await decoder.release(), weights.close(), rmSync(dir, { recursive: true, force: true })) };
+  } catch (error) {
+    weights.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Fixed pseudo-random embeddings [rows, hidden] (the decoder's cost does not depend on their values). */
+function embeddings(rows: number, hidden: number): Float32Array {
+  return Float32Array.from({ length: rows * hidden }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+}
+
+/** One prefill of `prompt` positions (GLaMM prompts are ~600 positions: 576 image rows plus text). */
+export const llamaPrefillBenchmark: Benchmark = {
+  name: "llama-prefill",
+  description: `LLaMA decoder prefill tokens/s (${PARAMS})`,
+  async prepare(options): Promise<PreparedBenchmark> {
+    const setup = await setUp(options);
+    const input = embeddings(setup.prompt, setup.config.hiddenSize);
+    return { run: async () => void (await setup.decoder.forward(input)), dispose: setup.dispose, unit: { name: "token", perRun: setup.prompt } };
+  },
+};
+
+/**
+ * `tokens` decode steps after a prefilled prompt: with the KV cache (mode=cache), or recomputing the whole sequence
+ * every step as the official GLaMM generation does (mode=recompute).
+ */
+export const llamaDecodeBenchmark: Benchmark = {
+  name: "llama-decode",
+  description: `LLaMA decoder generation tokens/s (${PARAMS}, tokens=N (default 16), mode=cache|recompute)`,
+  async prepare(options): Promise<PreparedBenchmark> {
+    const tokens = Number(options.params.tokens ?? 16);
+    if (!(Number.isInteger(tokens) && tokens >= 1)) throw usageError(`tokens must be a whole number >= 1 (got ${options.params.tokens})`);
+    const mode = options.params.mode ?? "cache";
+    if (mode !== "cache" && mode !== "recompute") throw usageError(`mode must be cache or recompute (got ${mode})`);
+    const setup = await setUp(options);
+    const { hiddenSize } = setup.config;
+    const all = embeddings(setup.prompt + tokens, hiddenSize);
+    const prefix = await setup.decoder.forward(all.subarray(0, setup.prompt * hiddenSize));
+    const step = (i: number) => all.subarray((setup.prompt + i) * hiddenSize, (setup.prompt + i + 1) * hiddenSize);
+    const run = async () => {
+      let cache: KvCache = prefix.present;
+      for (let i = 0; i < tokens; i++) {
+        if (mode === "cache") cache = (await setup.decoder.forward(step(i), cache)).present;
+        else await setup.decoder.forward(all.subarray(0, (setup.prompt + i + 1) * hiddenSize));
+      }
+    };
+    return { run, dispose: setup.dispose, unit: { name: "token", perRun: tokens } };
+  },
+};
+
+export const llamaBenchmarks: Benchmark[] = [llamaPrefillBenchmark, llamaDecodeBenchmark];

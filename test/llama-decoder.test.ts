@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { LlamaDecoder } from "../src/models/llama-runner.ts";
+import { generate, teacherForced } from "../src/pipeline/generate.ts";
+import { deviation, Oracle, oracleConfigs, oracleMissing } from "./llama-oracle.ts";
+
+const expectClose = (actual: Float32Array, expected: Float32Array) => {
+  const { error, tolerance } = deviation(actual, expected);
+  expect(error).toBeLessThanOrEqual(tolerance);
+};
+
+for (const name of oracleConfigs) {
+  for (const attention of ["plain", "gqa"] as const) {
+    describe.skipIf(oracleMissing)(`LLaMA decoder fp32 ${attention} vs official oracle ${name}`, () => {
+      let oracle: Oracle;
+      let decoder: LlamaDecoder;
+      beforeAll(async () => {
+        oracle = new Oracle(name);
+        decoder = await oracle.decoder({ precision: "fp32", attention });
+      });
+      afterAll(() => decoder.release());
+
+      test("teacher-forced cases: final hidden states, [SEG] positions, [SEG] hidden states and logits", async () => {
+        for (const caseName of oracle.casesOf("_tf")) {
+          const result = await teacherForced(decoder, oracle.sequence(caseName), oracle.segTokenId);
+          expectClose(result.hiddenStates, oracle.floats(caseName, "final_hidden_states"));
+          expect(result.seg.positions).toEqual(oracle.ints(caseName, "seg_positions"));
+          expectClose(result.seg.hiddenStates, oracle.floats(caseName, "seg_hidden_states"));
+          expectClose(result.logitsAtSeg, oracle.floats(caseName, "logits_at_seg_positions"));
+        }
+      });
+
+      test("generation cases: last-position logits and hidden state, 16 greedy tokens with the KV cache", async () => {
+        for (const caseName of oracle.casesOf("_gen")) {
+          const generated = oracle.ints(caseName, "generated_ids");
+          const streamed: number[] = [];
+          const result = await generate(decoder, oracle.table, oracle.sequence(caseName), {
+            maxNewTokens: generated.length,
+            eosTokenId: oracle.eosTokenId,
+            segTokenId: oracle.segTokenId,
+            onToken: (token, index) => streamed.push(token, index),
+          });
+          expectClose(result.logitsLast, oracle.floats(caseName, "logits_last"));
+          expectClose(result.finalHiddenLast, oracle.floats(caseName, "final_hidden_last"));
+          expect(result.tokens).toEqual(generated);
+          expect(streamed).toEqual(generated.flatMap((token, index) => [token, index]));
+        }
+      });
+    });
+  }
+
+  describe.skipIf(oracleMissing)(`generation loop on oracle ${name}`, () => {
+    let oracle: Oracle;
+    let decoder: LlamaDecoder;
+    beforeAll(async () => {
+      oracle = new Oracle(name);
+      decoder = await oracle.decoder();
+    });
+    afterAll(() => decoder.release());
+
+    test("the official no-cache recomputation gives the same tokens as the KV cache", async () => {
+      const caseName = oracle.casesOf("_gen")[0];
+      const options = { maxNewTokens: 8, eosTokenId: oracle.eosTokenId };
+      const cached = await generate(decoder, oracle.table, oracle.sequence(caseName), options);
+      const recomputed = await generate(decoder, oracle.table, oracle.sequence(caseName), { ...options, recompute: true });
+      expect(recomputed.tokens).toEqual(cached.tokens);
+      expect(recomputed.tokens).toEqual(oracle.ints(caseName, "generated_ids").slice(0, 8));
+    });
+
+    test("stops at EOS, keeping it as the last token", async () => {
+      const caseName = oracle.casesOf("_gen")[0];
+      const reference = oracle.ints(caseName, "generated_ids");
+      const stopAt = reference[2];
+      const result = await generate(decoder, oracle.table, oracle.sequence(caseName), { maxNewTokens: 16, eosTokenId: stopAt });
+      expect(result.tokens).toEqual(reference.slice(0, reference.indexOf(stopAt) + 1));
+    });
+
+    test("a generated [SEG] yields the hidden state of the position before it, as one full forward pass computes it", async () => {
+      const caseName = oracle.casesOf("_gen")[0];
+      const reference = oracle.ints(caseName, "generated_ids");
+      const seg = reference[1]; // stand-in [SEG]: a token this random model does generate
+      const prompt = oracle.sequence(caseName);
+      const result = await generate(decoder, oracle.table, prompt, { maxNewTokens: 12, eosTokenId: oracle.eosTokenId, segTokenId: seg });
+      const ids = [...oracle.ints(caseName, "input_ids"), ...result.tokens];
+      const expanded = await teacherForced(decoder, oracle.sequenceOf(ids), seg);
+      expect(result.seg.positions).toEqual(expanded.seg.positions);
+      expect(result.seg.positions.length).toBeGreaterThan(0);
+      expectClose(result.seg.hiddenStates, expanded.seg.hiddenStates);
+    });
+
+    test("the same seed gives the same sampled tokens, another seed other tokens", async () => {
+      const caseName = oracle.casesOf("_gen")[0];
+      const run = (seed: number) =>
+        generate(decoder, oracle.table, oracle.sequence(caseName), { maxNewTokens: 12, eosTokenId: -1, sampling: { temperature: 5, seed } });
+      const [a, b, c] = [await run(1), await run(1), await run(2)];
+      expect(a.tokens).toEqual(b.tokens);
+      expect(a.tokens).not.toEqual(c.tokens);
+    });
+  });
+}
