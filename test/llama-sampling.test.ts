@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { argmax, sampleToken, samplingDistribution, seededRandom } from "../src/pipeline/generate.ts";
+import { argmax, sampleToken, samplingDistribution } from "../src/pipeline/generate.ts";
+import { seededRandom } from "../src/util/random.ts";
 
 const logits = Float32Array.from([2, 1, 0, 3]);
 const softmax = (values: number[]) => values.map((v) => Math.exp(v) / values.reduce((s, w) => s + Math.exp(w), 0));

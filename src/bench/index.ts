@@ -1,7 +1,8 @@
 import type { Benchmark } from "./runner.ts";
 import { evalGcgBenchmark } from "./eval.ts";
+import { llamaBenchmarks } from "./llama.ts";
 import { onnxMatmulBenchmark } from "./onnx-matmul.ts";
 import { weightsReadBenchmark } from "./weights-read.ts";
 
 /** Every named benchmark `glamm bench` knows; later blocks add theirs here. */
-export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark];
+export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark, ...llamaBenchmarks];

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeBpeModelProto, PieceType, type Piece } from "../text/sentencepiece-proto.ts";
+import { seededRandom } from "../util/random.ts";
 import { writeSafetensors, type TensorToWrite } from "../weights/safetensors-writer.ts";
 
 /**
@@ -35,18 +36,6 @@ export const defaultTinySizes: TinySizes = {
 export const addedTokens = ["<im_start>", "<im_end>", "<bbox>", "<point>", "[SEG]", "<p>", "</p>"];
 
 type Shapes = [string, number[]][];
-
-/** Mulberry32: a small seeded PRNG, so the same seed always writes the same checkpoint. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function llamaShapes(s: TinySizes): Shapes {
   const v = s.vocab + addedTokens.length;
@@ -168,7 +157,7 @@ function randomTensor(name: string, shape: number[], random: () => number): Floa
 }
 
 function tensors(shapes: Shapes, seed: number): TensorToWrite[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   return shapes.map(([name, shape]) => {
     const data = randomTensor(name, shape, random);
     return { name, shape, data: () => data };

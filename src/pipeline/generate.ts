@@ -1,4 +1,5 @@
 import { usageError } from "../cli/errors.ts";
+import { seededRandom } from "../util/random.ts";
 import type { KvCache, LlamaDecoder } from "../models/llama-runner.ts";
 import { embedTokens, type EmbeddingTable, type SplicedSequence } from "./embeddings.ts";
 
@@ -30,17 +31,6 @@ export function argmax(values: Float32Array): number {
   return best;
 }
 
-/** mulberry32: a small seeded PRNG giving floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function checkSampling({ temperature, topK, topP }: SamplingOptions): void {
   if (temperature !== undefined && !(temperature > 0)) throw usageError(`temperature must be > 0 (got ${temperature})`);
