@@ -2,7 +2,8 @@ import type { Benchmark } from "./runner.ts";
 import { evalGcgBenchmark } from "./eval.ts";
 import { llamaBenchmarks } from "./llama.ts";
 import { onnxMatmulBenchmark } from "./onnx-matmul.ts";
+import { samBenchmarks } from "./sam.ts";
 import { weightsReadBenchmark } from "./weights-read.ts";
 
 /** Every named benchmark `glamm bench` knows; later blocks add theirs here. */
-export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark, ...llamaBenchmarks];
+export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark, ...llamaBenchmarks, ...samBenchmarks];

@@ -1,0 +1,136 @@
+import { modelError } from "../cli/errors.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
+import type { WeightSource } from "../weights/index.ts";
+
+/** SAM sizes that the checkpoint's tensor shapes do not determine. */
+export interface SamConfig {
+  encoderNumHeads: number;
+  encoderGlobalAttnIndexes: number[];
+  windowSize: number;
+  decoderNumHeads: number;
+}
+
+/** segment-anything's build_sam_vit_h (the grounding encoder GLaMM builds) and its mask decoder's 8 heads. */
+export const SAM_VIT_H_CONFIG: SamConfig = {
+  encoderNumHeads: 16,
+  encoderGlobalAttnIndexes: [7, 15, 23, 31],
+  windowSize: 14,
+  decoderNumHeads: 8,
+};
+
+const positiveInteger = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
+
+/**
+ * The SAM config of a GLaMM config.json: the official ViT-H values, overridden by the reference oracle's
+ * `oracle_sam_config` block when present.
+ */
+export function samConfigFrom(config: Record<string, unknown>): SamConfig {
+  const block = config.oracle_sam_config;
+  if (block === undefined || block === null) return SAM_VIT_H_CONFIG;
+  if (typeof block !== "object") throw modelError("config.json: oracle_sam_config is not an object");
+  const given = block as Record<string, unknown>;
+  const pick = (key: string, fallback: number): number => {
+    const value = given[key] ?? fallback;
+    if (!positiveInteger(value)) throw modelError(`config.json: oracle_sam_config.${key} must be a positive integer`);
+    return value;
+  };
+  const indexes = given.encoder_global_attn_indexes ?? SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes;
+  if (!Array.isArray(indexes) || !indexes.every((i) => Number.isSafeInteger(i) && i >= 0)) {
+    throw modelError("config.json: oracle_sam_config.encoder_global_attn_indexes must be a list of block indexes");
+  }
+  return {
+    encoderNumHeads: pick("encoder_num_heads", SAM_VIT_H_CONFIG.encoderNumHeads),
+    encoderGlobalAttnIndexes: indexes,
+    windowSize: pick("window_size", SAM_VIT_H_CONFIG.windowSize),
+    decoderNumHeads: pick("decoder_num_heads", SAM_VIT_H_CONFIG.decoderNumHeads),
+  };
+}
+
+/** Tensors of one module of a checkpoint, named relative to the prefix the checkpoint stores them under. */
+export class ModuleWeights {
+  constructor(
+    readonly source: WeightSource,
+    readonly prefix: string,
+  ) {}
+
+  /** The module whose tensor `marker` ends some key, e.g. "image_encoder.pos_embed" under "model.grounding_encoder.". */
+  static locate(source: WeightSource, marker: string, what: string): ModuleWeights {
+    const key = source.keys().find((name) => name === marker || name.endsWith(`.${marker}`));
+    if (!key) throw modelError(`the checkpoint has no ${what} (no tensor named *${marker})`);
+    return new ModuleWeights(source, key.slice(0, key.length - marker.length));
+  }
+
+  has(name: string): boolean {
+    return this.source.has(this.prefix + name);
+  }
+
+  shape(name: string): readonly number[] {
+    if (!this.has(name)) throw modelError(`the checkpoint has no tensor ${this.prefix + name}`);
+    return this.source.info(this.prefix + name).shape;
+  }
+
+  /** Dims of `name`, checked against the expected rank. */
+  dims(name: string, rank: number): number[] {
+    const shape = this.shape(name);
+    if (shape.length !== rank) throw modelError(`tensor ${this.prefix + name} has shape [${shape.join(", ")}], expected ${rank} dims`);
+    return [...shape];
+  }
+
+  read(name: string): Float32Array {
+    return this.source.read(this.prefix + name);
+  }
+
+  /** A graph weight holding the tensor as stored (read when the model is written). */
+  weight(g: GraphBuilder, name: string, dims: readonly number[] = this.shape(name)): string {
+    return g.weight(name, dims, () => this.read(name));
+  }
+
+  /** A graph weight holding `transform(tensor)` with the given dims (read when the model is written). */
+  derived(g: GraphBuilder, name: string, dims: readonly number[], transform: (data: Float32Array) => Float32Array): string {
+    return g.weight(name, dims, () => transform(this.read(name)));
+  }
+
+  /** Names of numbered children `${name}.0`, `${name}.1`, ... that hold `${suffix}`. */
+  count(name: string, suffix: string): number {
+    let n = 0;
+    while (this.has(`${name}.${n}.${suffix}`)) n++;
+    return n;
+  }
+}
+
+/** [rows, cols] -> [cols, rows]. */
+export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+/** torch nn.Linear `name` (weight [out, in], optional bias) on the last axis of x. */
+export function linear(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
+  const [out, inner] = w.dims(`${name}.weight`, 2);
+  const weight = w.derived(g, `${name}.weight`, [inner, out], (data) => transpose2d(data, out, inner));
+  return g.linear(x, weight, w.has(`${name}.bias`) ? w.weight(g, `${name}.bias`) : undefined, name);
+}
+
+/** torch nn.LayerNorm `name` over the last axis. */
+export function layerNorm(g: GraphBuilder, w: ModuleWeights, name: string, x: string, epsilon: number): string {
+  return g.layerNorm(x, w.weight(g, `${name}.weight`), w.weight(g, `${name}.bias`), epsilon, name);
+}
+
+/** segment-anything's LayerNorm2d (over channels of NCHW, eps 1e-6). */
+export function layerNorm2d(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
+  const nhwc = g.transpose(x, [0, 2, 3, 1]);
+  return g.transpose(layerNorm(g, w, name, nhwc, 1e-6), [0, 3, 1, 2]);
+}
+
+/** segment-anything's MLP: `name`.layers.i Linear layers with ReLU between them. */
+export function samMlp(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
+  const layers = w.count(`${name}.layers`, "weight");
+  if (layers === 0) throw modelError(`the checkpoint has no layers for ${w.prefix}${name}`);
+  let h = x;
+  for (let i = 0; i < layers; i++) {
+    h = linear(g, w, `${name}.layers.${i}`, h);
+    if (i < layers - 1) h = g.relu(h);
+  }
+  return h;
+}

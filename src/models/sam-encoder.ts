@@ -1,0 +1,171 @@
+import { modelError } from "../cli/errors.ts";
+import { GraphBuilder } from "../graph/builder.ts";
+import type { WeightSource } from "../weights/index.ts";
+import { layerNorm, layerNorm2d, linear, ModuleWeights, type SamConfig } from "./sam-common.ts";
+
+/** Sizes of segment-anything's ImageEncoderViT as a checkpoint and its config determine them. */
+export interface SamEncoderSpec {
+  /** Input side S: the graph takes [1, 3, S, S]. */
+  imageSize: number;
+  patchSize: number;
+  /** Token grid side S / patchSize (64 for SAM). */
+  grid: number;
+  embedDim: number;
+  depth: number;
+  numHeads: number;
+  headDim: number;
+  windowSize: number;
+  globalAttnIndexes: number[];
+  /** Channels of the neck output (the image embedding). */
+  outChans: number;
+}
+
+export interface SamGraphOptions {
+  floatType?: "float32" | "float16";
+  weightType?: "float32" | "float16";
+}
+
+/** The grounding encoder (SAM) tensors of a GLaMM or plain SAM checkpoint. */
+export const locateSam = (source: WeightSource): ModuleWeights => ModuleWeights.locate(source, "image_encoder.pos_embed", "SAM image encoder");
+
+export function samEncoderSpec(sam: ModuleWeights, config: SamConfig): SamEncoderSpec {
+  const [, grid, gridW, embedDim] = sam.dims("image_encoder.pos_embed", 4);
+  const [convOut, channels, patchSize, patchW] = sam.dims("image_encoder.patch_embed.proj.weight", 4);
+  if (grid !== gridW || patchSize !== patchW || channels !== 3 || convOut !== embedDim) {
+    throw modelError(`SAM image encoder: pos_embed [1, ${grid}, ${gridW}, ${embedDim}] does not fit a square ${patchSize}x${patchW} RGB patch embedding of width ${convOut}`);
+  }
+  const depth = sam.count("image_encoder.blocks", "norm1.weight");
+  const numHeads = config.encoderNumHeads;
+  const headDim = embedDim / numHeads;
+  const relPosWidth = sam.dims("image_encoder.blocks.0.attn.rel_pos_h", 2)[1];
+  if (depth === 0 || !Number.isInteger(headDim) || relPosWidth !== headDim) {
+    throw modelError(`SAM image encoder: ${depth} blocks of width ${embedDim} do not split into ${numHeads} heads of rel_pos width ${relPosWidth}`);
+  }
+  const outside = config.encoderGlobalAttnIndexes.filter((i) => i >= depth);
+  if (outside.length) throw modelError(`SAM image encoder: global attention at block(s) ${outside.join(", ")} but only ${depth} blocks`);
+  const outChans = sam.dims("image_encoder.neck.0.weight", 4)[0];
+  return {
+    imageSize: grid * patchSize,
+    patchSize,
+    grid,
+    embedDim,
+    depth,
+    numHeads,
+    headDim,
+    windowSize: config.windowSize,
+    globalAttnIndexes: [...config.encoderGlobalAttnIndexes],
+    outChans,
+  };
+}
+
+/**
+ * segment-anything's get_rel_pos table resampling: rel_pos [length, width] linearly interpolated
+ * (align_corners=False) to `target` rows.
+ */
+export function interpolateRelPos(relPos: Float32Array, length: number, width: number, target: number): Float32Array {
+  const out = new Float32Array(target * width);
+  const scale = length / target;
+  for (let i = 0; i < target; i++) {
+    const source = Math.max((i + 0.5) * scale - 0.5, 0);
+    const i0 = Math.min(Math.floor(source), length - 1);
+    const i1 = Math.min(i0 + 1, length - 1);
+    const t = source - i0;
+    for (let c = 0; c < width; c++) out[i * width + c] = (1 - t) * relPos[i0 * width + c] + t * relPos[i1 * width + c];
+  }
+  return out;
+}
+
+/** get_rel_pos's row index for each (query, key) pair, row-major [qSize, kSize]. */
+export function relPosIndices(qSize: number, kSize: number): number[] {
+  const qScale = Math.max(kSize / qSize, 1);
+  const kScale = Math.max(qSize / kSize, 1);
+  const indices: number[] = [];
+  for (let q = 0; q < qSize; q++) for (let k = 0; k < kSize; k++) indices.push(Math.trunc(q * qScale - k * kScale + (kSize - 1) * kScale));
+  return indices;
+}
+
+/** The [size, headDim, size] table R with scores += q · R[row] (get_rel_pos then transposed for MatMul). */
+function relPosTable(g: GraphBuilder, sam: ModuleWeights, name: string, size: number): string {
+  const [length, width] = sam.dims(name, 2);
+  const needed = 2 * size - 1;
+  const table =
+    length === needed ? sam.weight(g, name) : sam.derived(g, name, [needed, width], (data) => interpolateRelPos(data, length, width, needed));
+  const gathered = g.gather(table, g.ints(relPosIndices(size, size), [size, size])); // [q, k, width]
+  return g.transpose(gathered, [0, 2, 1]);
+}
+
+/** Multi-head self-attention with decomposed relative position bias on x [batch, size, size, C]. */
+function attention(g: GraphBuilder, sam: ModuleWeights, name: string, x: string, batch: number, size: number, spec: SamEncoderSpec): string {
+  const { numHeads: heads, headDim, embedDim } = spec;
+  const tokens = size * size;
+  const qkv = linear(g, sam, `${name}.qkv`, g.reshape(x, [batch, tokens, embedDim]));
+  const split = g.transpose(g.reshape(qkv, [batch, tokens, 3, heads, headDim]), [2, 0, 3, 1, 4]);
+  const [q, k, v] = g.split(split, [1, 1, 1], 0).map((t) => g.squeeze(t, [0])); // [batch, heads, tokens, headDim]
+  const scores = g.matMul(g.mul(q, g.scalar(headDim ** -0.5)), g.transpose(k, [0, 1, 3, 2]));
+  // add_decomposed_rel_pos uses the unscaled queries.
+  const grid = g.reshape(q, [batch, heads, size, size, headDim]);
+  const relH = g.matMul(grid, relPosTable(g, sam, `${name}.rel_pos_h`, size));
+  const relW = g.transpose(g.matMul(g.transpose(grid, [0, 1, 3, 2, 4]), relPosTable(g, sam, `${name}.rel_pos_w`, size)), [0, 1, 3, 2, 4]);
+  const expanded = g.reshape(scores, [batch, heads, size, size, size, size]);
+  const biased = g.add(g.add(expanded, g.unsqueeze(relH, [5])), g.unsqueeze(relW, [4]));
+  const probabilities = g.softmax(g.reshape(biased, [batch, heads, tokens, tokens]), -1);
+  const merged = g.reshape(g.transpose(g.matMul(probabilities, v), [0, 2, 1, 3]), [batch, size, size, embedDim]);
+  return linear(g, sam, `${name}.proj`, merged);
+}
+
+/** window_partition: [1, grid, grid, C] zero-padded to a multiple of `window`, cut into [windows, window, window, C]. */
+function windowPartition(g: GraphBuilder, x: string, grid: number, window: number, channels: number): { windows: string; count: number } {
+  const perSide = Math.ceil(grid / window);
+  const pad = perSide * window - grid;
+  const padded = pad ? g.op("Pad", [x, g.ints([0, 0, 0, 0, 0, pad, pad, 0])]) : x;
+  const blocks = g.reshape(padded, [1, perSide, window, perSide, window, channels]);
+  const windows = g.reshape(g.transpose(blocks, [0, 1, 3, 2, 4, 5]), [perSide * perSide, window, window, channels]);
+  return { windows, count: perSide * perSide };
+}
+
+/** window_unpartition: the inverse of windowPartition, padding removed. */
+function windowUnpartition(g: GraphBuilder, windows: string, grid: number, window: number, channels: number): string {
+  const perSide = Math.ceil(grid / window);
+  const blocks = g.reshape(windows, [1, perSide, perSide, window, window, channels]);
+  const padded = g.reshape(g.transpose(blocks, [0, 1, 3, 2, 4, 5]), [1, perSide * window, perSide * window, channels]);
+  return perSide * window === grid ? padded : g.slice(padded, [0, 0], [grid, grid], [1, 2]);
+}
+
+function block(g: GraphBuilder, sam: ModuleWeights, index: number, x: string, spec: SamEncoderSpec): string {
+  const name = `image_encoder.blocks.${index}`;
+  const { grid, embedDim } = spec;
+  const normed = layerNorm(g, sam, `${name}.norm1`, x, 1e-6);
+  let attended: string;
+  if (spec.globalAttnIndexes.includes(index)) {
+    attended = attention(g, sam, `${name}.attn`, normed, 1, grid, spec);
+  } else {
+    const { windows, count } = windowPartition(g, normed, grid, spec.windowSize, embedDim);
+    const out = attention(g, sam, `${name}.attn`, windows, count, spec.windowSize, spec);
+    attended = windowUnpartition(g, out, grid, spec.windowSize, embedDim);
+  }
+  const h = g.add(x, attended);
+  const mlpIn = layerNorm(g, sam, `${name}.norm2`, h, 1e-6);
+  const mlpOut = linear(g, sam, `${name}.mlp.lin2`, g.gelu(linear(g, sam, `${name}.mlp.lin1`, mlpIn)));
+  return g.add(h, mlpOut, `block${index}`);
+}
+
+/**
+ * SAM's ImageEncoderViT as one ONNX graph: input `pixel_values` [1, 3, S, S] (normalised, zero-padded),
+ * output `image_embeddings` [1, outChans, grid, grid].
+ */
+export function buildSamEncoder(source: WeightSource, config: SamConfig, options: SamGraphOptions = {}): { graph: GraphBuilder; spec: SamEncoderSpec } {
+  const sam = locateSam(source);
+  const spec = samEncoderSpec(sam, config);
+  const g = new GraphBuilder({ name: "sam_image_encoder", ...options });
+  const pixels = g.input("pixel_values", "float32", [1, 3, spec.imageSize, spec.imageSize]);
+  const { patchSize: p } = spec;
+  const patches = g.conv(pixels, sam.weight(g, "image_encoder.patch_embed.proj.weight"), sam.weight(g, "image_encoder.patch_embed.proj.bias"), { strides: [p, p] });
+  let x = g.add(g.transpose(patches, [0, 2, 3, 1]), sam.weight(g, "image_encoder.pos_embed"));
+  for (let i = 0; i < spec.depth; i++) x = g.scope(`block${i}`, () => block(g, sam, i, x, spec));
+  let neck = g.conv(g.transpose(x, [0, 3, 1, 2]), sam.weight(g, "image_encoder.neck.0.weight"));
+  neck = layerNorm2d(g, sam, "image_encoder.neck.1", neck);
+  neck = g.conv(neck, sam.weight(g, "image_encoder.neck.2.weight"), undefined, { pads: [1, 1, 1, 1] });
+  neck = layerNorm2d(g, sam, "image_encoder.neck.3", neck);
+  g.output(neck, "image_embeddings", "float32", [1, spec.outChans, spec.grid, spec.grid]);
+  return { graph: g, spec };
+}

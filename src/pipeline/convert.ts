@@ -1,0 +1,135 @@
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { GraphBuilder } from "../graph/builder.ts";
+import { buildClipGraph, clipVisionShape, glammVisionSettings, loadClipVisionConfig } from "../models/clip.ts";
+import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
+import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../models/llama.ts";
+import { buildMaskDecoder } from "../models/mask-decoder.ts";
+import { buildRegionEncoderGraph, regionEncoderSettings } from "../models/region-encoder.ts";
+import { samConfigFrom } from "../models/sam-common.ts";
+import { buildSamEncoder } from "../models/sam-encoder.ts";
+import { glammHome } from "../runtime/paths.ts";
+import { readJsonObject } from "../util/json.ts";
+import { openWeights } from "../weights/index.ts";
+import { sourceFingerprint } from "./fingerprint.ts";
+import { buildMaskPostprocess } from "./masks.ts";
+
+export type Precision = LlamaPrecision;
+export const precisions: Precision[] = ["fp32", "fp16", "int4"];
+
+/** A GLaMM checkpoint in the official layout and the CLIP tower it reads images with. */
+export interface GlammSources {
+  glamm: string;
+  clip: string;
+}
+
+/** What conversion wrote, recorded in manifest.json beside the graphs. */
+export interface ConvertedManifest {
+  format: 1;
+  fingerprint: string;
+  sources: GlammSources;
+  precision: Precision;
+  trace: boolean;
+  llama: LlamaConfig;
+  /** CLIP patches per side and image rows the projector yields. */
+  clip: { grid: number; imageSize: number };
+  sam: { imageSize: number; lowResSize: number };
+  withRegion: boolean;
+  graphs: string[];
+}
+
+export interface ConvertOptions {
+  precision: Precision;
+  /** Also expose the intermediates `glamm trace` writes (hidden states, RoIAlign levels, ...). */
+  trace?: boolean;
+  onProgress?(message: string): void;
+}
+
+/** Vision blocks run in half precision only for fp16; int4 quantizes the language model alone. */
+const visionFloat = (precision: Precision) => (precision === "fp16" ? "float16" : "float32");
+
+/** Builds every graph of the model into `dir`, one block at a time so only one block's weights are in memory. */
+async function convertInto(dir: string, sources: GlammSources, fingerprint: string, options: ConvertOptions): Promise<ConvertedManifest> {
+  const say = options.onProgress ?? (() => {});
+  const config = readJsonObject(join(sources.glamm, "config.json"));
+  const glamm = openWeights(sources.glamm);
+  const clip = openWeights(sources.clip);
+  try {
+    const floatType = visionFloat(options.precision);
+    const llama = readLlamaConfig(config, glamm);
+    const settings = glammVisionSettings(config);
+    const clipShape = clipVisionShape(clip);
+    const clipConfig = loadClipVisionConfig(sources.clip);
+    const graphs: [string, () => GraphBuilder][] = [
+      [
+        "clip",
+        () =>
+          buildClipGraph(clip, clipConfig, glamm, settings, {
+            floatType,
+            ...(options.trace ? { traceHiddenStates: Array.from({ length: clipConfig.numLayers + 1 }, (_, i) => i) } : {}),
+          }),
+      ],
+      ["llama", () => buildLlamaGraph(glamm, llama, { precision: options.precision })],
+    ];
+    if (settings.withRegion) {
+      graphs.push(["region", () => buildRegionEncoderGraph(glamm, regionEncoderSettings(config), { floatType, grid: clipShape.grid, trace: options.trace })]);
+    }
+    const samConfig = samConfigFrom(config);
+    const sam = buildSamEncoder(glamm, samConfig, { floatType });
+    const decoder = buildMaskDecoder(glamm, samConfig, { floatType });
+    graphs.push(["sam-encoder", () => sam.graph], ["mask-decoder", () => decoder.graph]);
+    graphs.push(["postprocess", () => buildMaskPostprocess(sam.spec.imageSize, decoder.spec.maskSize)]);
+
+    for (const [name, build] of graphs) {
+      say(`converting ${name}`);
+      await build().save(join(dir, `${name}.onnx`));
+    }
+    say("writing the token embedding table");
+    const table = readEmbeddingTable(glamm, llama);
+    writeFileSync(join(dir, "embed_tokens.f32"), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
+    return {
+      format: 1,
+      fingerprint,
+      sources,
+      precision: options.precision,
+      trace: Boolean(options.trace),
+      llama,
+      clip: { grid: clipShape.grid, imageSize: clipShape.imageSize },
+      sam: { imageSize: sam.spec.imageSize, lowResSize: decoder.spec.maskSize },
+      withRegion: settings.withRegion,
+      graphs: graphs.map(([name]) => name),
+    };
+  } finally {
+    glamm.close();
+    clip.close();
+  }
+}
+
+/**
+ * The converted model for these sources and options: built on first use under $GLAMM_HOME/converted/, keyed by the
+ * sources' content hash, written to a temporary folder and renamed into place so a half-built model is never used.
+ */
+export async function ensureConverted(sources: GlammSources, options: ConvertOptions): Promise<{ dir: string; manifest: ConvertedManifest }> {
+  const fingerprint = await sourceFingerprint([sources.glamm, sources.clip], (path) => options.onProgress?.(`hashing ${path}`));
+  const name = `${fingerprint.slice(0, 16)}-${options.precision}${options.trace ? "-trace" : ""}`;
+  const root = join(glammHome(), "converted");
+  const dir = join(root, name);
+  const manifestPath = join(dir, "manifest.json");
+  if (existsSync(manifestPath)) return { dir, manifest: readJsonObject(manifestPath) as unknown as ConvertedManifest };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const manifest = await convertInto(tmp, sources, fingerprint, options);
+    writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
+    try {
+      renameSync(tmp, dir);
+    } catch (error) {
+      if (!existsSync(manifestPath)) throw error; // another process finished the same conversion first
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    return { dir, manifest };
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw error;
+  }
+}
