@@ -83,8 +83,20 @@ export function denseCoordinateGrid(grid: number): Float32Array {
   return coords;
 }
 
+/**
+ * SAM's TwoWayTransformer: `depth` blocks, then the final token→image attention and norm. tokens [N, T, C] (also the
+ * query positional encoding), image keys [1 or N, grid², C], pe [grid², C]; returns [queries, keys].
+ */
+export function twoWayTransformer(g: GraphBuilder, sam: ModuleWeights, tokens: string, imageKeys: string, pe: string, depth: number, heads: number): [string, string] {
+  let queries = tokens;
+  let keys = imageKeys;
+  for (let i = 0; i < depth; i++) [queries, keys] = g.scope(`layer${i}`, () => twoWayBlock(g, sam, i, queries, keys, tokens, pe, heads));
+  const final = decoderAttention(g, sam, "mask_decoder.transformer.final_attn_token_to_image", g.add(queries, tokens), g.add(keys, pe), keys, heads);
+  return [layerNorm(g, sam, "mask_decoder.transformer.norm_final_attn", g.add(queries, final), SAM_LAYER_NORM_EPS), keys];
+}
+
 /** get_dense_pe as [grid², C] rows: [sin, cos] of 2π · coords · gaussian matrix, in float32 whatever the graph's precision. */
-function densePositionalEncoding(g: GraphBuilder, sam: ModuleWeights, grid: number): string {
+export function densePositionalEncoding(g: GraphBuilder, sam: ModuleWeights, grid: number): string {
   const name = "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix";
   const coords = g.initializer("dense_pe_coords", "float32", [grid * grid, 2], denseCoordinateGrid(grid));
   const gaussian = g.initializer(name, "float32", sam.dims(name, 2), () => sam.read(name));
@@ -97,7 +109,7 @@ function densePositionalEncoding(g: GraphBuilder, sam: ModuleWeights, grid: numb
  * the projection as the only sparse prompt and the no-mask dense embedding, SAM's two-way transformer and single-mask
  * output. Inputs `seg_hidden_states` [N, hidden], `image_embeddings` [1, C, grid, grid]; outputs `low_res_masks`
  * [N, 1, 4·grid, 4·grid], `iou_predictions` [N, 1], `text_hidden_fcs_out` [N, C], `sparse_embeddings` [N, 1, C],
- * `dense_pe` [1, C, grid, grid].
+ * `dense_embeddings_first_pixel` [N, C], `dense_pe` [1, C, grid, grid].
  */
 export function buildMaskDecoder(source: WeightSource, config: SamConfig, options: SamGraphOptions = {}): { graph: GraphBuilder; spec: MaskDecoderSpec } {
   const sam = locateSam(source);
@@ -116,13 +128,12 @@ export function buildMaskDecoder(source: WeightSource, config: SamConfig, option
   const tokens = g.concat([g.expand(outputTokens, tokenShape), sparse], 1, "tokens");
 
   // The image side is shared by every prompt: [1, grid², C], broadcast against the prompts in the first layer.
-  const noMask = g.reshape(sam.weight(g, "prompt_encoder.no_mask_embed.weight"), [1, c, 1, 1]);
+  const noMaskEmbed = sam.weight(g, "prompt_encoder.no_mask_embed.weight");
+  const noMask = g.reshape(noMaskEmbed, [1, c, 1, 1]);
   let keys = g.transpose(g.reshape(g.add(imageEmbeddings, noMask), [1, c, grid * grid]), [0, 2, 1]);
   const pe = densePositionalEncoding(g, sam, grid);
-  let queries = tokens;
-  for (let i = 0; i < spec.depth; i++) [queries, keys] = g.scope(`layer${i}`, () => twoWayBlock(g, sam, i, queries, keys, tokens, pe, spec.numHeads));
-  const final = decoderAttention(g, sam, "mask_decoder.transformer.final_attn_token_to_image", g.add(queries, tokens), g.add(keys, pe), keys, spec.numHeads);
-  queries = layerNorm(g, sam, "mask_decoder.transformer.norm_final_attn", g.add(queries, final), SAM_LAYER_NORM_EPS);
+  let queries: string;
+  [queries, keys] = twoWayTransformer(g, sam, tokens, keys, pe, spec.depth, spec.numHeads);
 
   const upscaled = upscale(g, sam, g.reshape(g.transpose(keys, [0, 2, 1]), [-1, c, grid, grid]));
   const upscaledDim = sam.dims("mask_decoder.output_upscaling.3.weight", 4)[1];
@@ -134,6 +145,8 @@ export function buildMaskDecoder(source: WeightSource, config: SamConfig, option
 
   g.output(projected, "text_hidden_fcs_out", "float32", ["n_seg", c]);
   g.output(sparse, "sparse_embeddings", "float32", ["n_seg", 1, c]);
+  // The dense prompt is the no-mask embedding at every pixel; its value at (0, 0) per prompt, as the oracle records it.
+  g.output(g.expand(noMaskEmbed, g.concat([batchDims, g.ints([c])], 0)), "dense_embeddings_first_pixel", "float32", ["n_seg", c]);
   g.output(g.transpose(g.reshape(pe, [1, grid, grid, c]), [0, 3, 1, 2]), "dense_pe", "float32", [1, c, grid, grid]);
   g.output(g.reshape(masks, [-1, 1, maskSize, maskSize]), "low_res_masks", "float32", ["n_seg", 1, maskSize, maskSize]);
   g.output(g.slice(iou, [0], [1], [1]), "iou_predictions", "float32", ["n_seg", 1]);
@@ -141,7 +154,7 @@ export function buildMaskDecoder(source: WeightSource, config: SamConfig, option
 }
 
 /** output_upscaling: ConvTranspose → LayerNorm2d → GELU → ConvTranspose → GELU. */
-function upscale(g: GraphBuilder, sam: ModuleWeights, x: string): string {
+export function upscale(g: GraphBuilder, sam: ModuleWeights, x: string): string {
   const deconv = (i: number, input: string) => {
     const name = `mask_decoder.output_upscaling.${i}`;
     const [, , kh, kw] = sam.dims(`${name}.weight`, 4);
