@@ -19,12 +19,29 @@ export const referringSegmentationInstruction = (expression: string): string => 
 export const multiRegionCaptionInstruction = (boxes: number): string =>
   `Could you please give me a detailed description of these areas ${Array.from({ length: boxes }, (_, i) => `region${i + 1} <bbox>,`).join("")}?`;
 
+/** One exchange of a conversation; the last turn of a prompt to answer has no assistant text yet. */
+export interface Turn {
+  user: string;
+  assistant?: string;
+}
+
+const unescapeHtml = (text: string) => text.replaceAll("&lt;", "<").replaceAll("&gt;", ">");
+
 /**
- * The full prompt of app.py / eval: system, " USER: " + image intro + instruction, " ASSISTANT:"; with an answer
- * (teacher forcing) " ASSISTANT: " + answer + "</s>". HTML-escaped angle brackets in the instruction are unescaped.
+ * The llava_v1 conversation as app.py / eval build it: system, then per turn "USER: " + message + " " and
+ * "ASSISTANT: " + answer + "</s>" (or a bare "ASSISTANT:" to be answered). The image intro opens the first user
+ * message; HTML-escaped angle brackets in messages are unescaped.
  */
+export function buildConversation(turns: readonly Turn[]): string {
+  let prompt = `${LLAVA_V1_SYSTEM} `;
+  turns.forEach((turn, i) => {
+    prompt += `USER: ${i === 0 ? IMAGE_INTRO : ""}${unescapeHtml(turn.user)} `;
+    prompt += turn.assistant === undefined ? "ASSISTANT:" : `ASSISTANT: ${turn.assistant}</s>`;
+  });
+  return prompt;
+}
+
+/** A single-turn prompt; with an answer (teacher forcing) it ends with the answer and "</s>". */
 export function buildPrompt(instruction: string, answer?: string): string {
-  const user = IMAGE_INTRO + instruction.replaceAll("&lt;", "<").replaceAll("&gt;", ">");
-  const assistant = answer === undefined ? "ASSISTANT:" : `ASSISTANT: ${answer}</s>`;
-  return `${LLAVA_V1_SYSTEM} USER: ${user} ${assistant}`;
+  return buildConversation([{ user: instruction, assistant: answer }]);
 }
