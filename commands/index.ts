@@ -1,11 +1,22 @@
 import type { CommandClass } from "clipanion";
 import BenchCommand from "./bench.ts";
+import CaptionCommand from "./caption.ts";
 import DoctorCommand from "./doctor.ts";
 import { EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand } from "./eval.ts";
+import GcgCommand from "./gcg.ts";
+import GroundCommand from "./ground.ts";
 import ModelsCommand from "./models.ts";
 import PullCommand from "./pull.ts";
+import RegionCommand from "./region.ts";
 import RuntimeInstallCommand from "./runtime.ts";
+import SegmentCommand from "./segment.ts";
 import TraceCommand from "./trace.ts";
 
 /** Every subcommand of glamm; one file per command in this folder. */
-export const commands: CommandClass[] = [DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand];
+export const commands: CommandClass[] = [
+  GcgCommand,
+  SegmentCommand,
+  RegionCommand,
+  CaptionCommand,
+  GroundCommand,
+  DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand];

@@ -26,7 +26,8 @@ export const defaultTinySizes: TinySizes = {
   layers: 2,
   heads: 4,
   intermediate: 172,
-  clip: { width: 64, layers: 4, heads: 4, intermediate: 128, patch: 14, image: 336 },
+  // 10 layers: the region encoder reads 4 levels, every third hidden state down from the select layer.
+  clip: { width: 64, layers: 10, heads: 4, intermediate: 128, patch: 14, image: 336 },
   sam: { dim: 32, depth: 2, heads: 2, globalAttn: [1], window: 14, image: 1024, patch: 16 },
   decoder: { dim: 32, mlp: 64, heads: 2, iouHidden: 32, maskInChans: 16 },
   region: { midDims: 48, posHidden: 32, gnGroups: 16, levels: 4 },

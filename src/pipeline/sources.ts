@@ -36,33 +36,47 @@ function visionFor(glamm: string): string {
   throw modelError(`vision tower ${raw} (from ${glamm}/config.json) is not installed; run \`glamm pull ${raw}\` or pass --vision DIR`);
 }
 
-function installedSources(name: string): GlammSources | undefined {
+/** A model to run: its files, and how results name it (id and revision). */
+export interface ResolvedModel {
+  sources: GlammSources;
+  id: string;
+  revision: string;
+}
+
+function installedModel(name: string): ResolvedModel | undefined {
   const record = readInstallRecord(findManifest(name)?.name ?? name);
   if (!record) return undefined;
   const vision = record.dependencies[0] ? readInstallRecord(record.dependencies[0]) : undefined;
-  return { glamm: record.dir, clip: vision?.dir ?? visionFor(record.dir) };
+  return { sources: { glamm: record.dir, clip: vision?.dir ?? visionFor(record.dir) }, id: record.repo, revision: record.commit ?? record.revision };
 }
+
+const demoModel = (): ResolvedModel => ({ sources: demoSources(), id: "glamm-demo (random weights)", revision: "seed-0" });
 
 /**
  * What `--model` names: a checkpoint folder in the official layout, an installed model (manifest name or Hub repo id),
  * or nothing: the task's default model when it is installed, else the built-in demo model (with a notice).
  */
-export function resolveGlammSources(model: string | undefined, vision: string | undefined, task = "gcg"): GlammSources {
-  let sources: GlammSources;
-  if (model === DEMO_MODEL) sources = demoSources();
+/** Which manifest task a command's default model is chosen by. */
+const manifestTask: Record<string, string> = { gcg: "gcg", caption: "gcg", ground: "gcg", segment: "refseg", region: "regcap", chat: "chat" };
+
+export function resolveModel(model: string | undefined, vision: string | undefined, task = "gcg"): ResolvedModel {
+  let resolved: ResolvedModel;
+  if (model === DEMO_MODEL) resolved = demoModel();
   else if (model && isDir(model)) {
     if (!existsSync(join(model, "config.json"))) throw modelError(`${model} is not a checkpoint folder: it has no config.json`);
-    sources = { glamm: resolve(model), clip: vision ? resolve(vision) : visionFor(resolve(model)) };
+    const glamm = resolve(model);
+    resolved = { sources: { glamm, clip: vision ? resolve(vision) : visionFor(glamm) }, id: glamm, revision: "local" };
   } else if (model) {
-    const installed = installedSources(model);
+    const installed = installedModel(model);
     if (!installed) throw modelError(`model ${model} is not installed and is not a folder; run \`glamm pull ${model}\` (or see \`glamm models\`)`);
-    sources = installed;
+    resolved = installed;
   } else {
-    const installed = installedSources(defaultModelFor(task).name);
-    if (!installed) notice(`no model installed: using the built-in random-weight demo model (a plumbing demo, not real output); \`glamm pull ${defaultModelFor(task).name}\` installs the real one`);
-    sources = installed ?? demoSources();
+    const fallback = defaultModelFor(manifestTask[task] ?? task).name;
+    const installed = installedModel(fallback);
+    if (!installed) notice(`no model installed: using the built-in random-weight demo model (a plumbing demo, not real output); \`glamm pull ${fallback}\` installs the real one`);
+    resolved = installed ?? demoModel();
   }
-  if (vision) sources = { ...sources, clip: resolve(vision) };
-  if (!existsSync(join(sources.clip, "config.json"))) throw modelError(`vision tower folder ${sources.clip} has no config.json`);
-  return sources;
+  if (vision) resolved = { ...resolved, sources: { ...resolved.sources, clip: resolve(vision) } };
+  if (!existsSync(join(resolved.sources.clip, "config.json"))) throw modelError(`vision tower folder ${resolved.sources.clip} has no config.json`);
+  return resolved;
 }

@@ -13,7 +13,7 @@ import { generate, teacherForced } from "./generate.ts";
 import { GlammModel, type EncodedImage } from "./glamm-model.ts";
 import { buildPrompt } from "./prompt.ts";
 import { imageSha256 } from "./sam-cache.ts";
-import { resolveGlammSources } from "./sources.ts";
+import { resolveModel } from "./sources.ts";
 import { f32, i64, u8, type TraceResult } from "./trace-output.ts";
 
 export interface GlammTraceOptions {
@@ -66,7 +66,7 @@ function clipHiddenStates(arrays: Map<string, NpyArray>, encoded: EncodedImage, 
 
 /** Runs one case through the real GLaMM pipeline and collects the trace contract's intermediates. */
 export async function runGlammTrace(options: GlammTraceOptions): Promise<TraceResult> {
-  const sources = resolveGlammSources(options.model, options.vision);
+  const { sources } = resolveModel(options.model, options.vision);
   const model = await GlammModel.load(sources, { precision: options.precision ?? "fp32", device: options.device, trace: true, cache: false, onProgress: options.onProgress });
   try {
     let bytes: Uint8Array;

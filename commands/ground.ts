@@ -1,0 +1,16 @@
+import { Command, Option } from "clipanion";
+import { TaskCommand } from "../src/cli/task-command.ts";
+
+export default class GroundCommand extends TaskCommand {
+  static paths = [["ground"]];
+  static usage = Command.Usage({
+    description: "phrase grounding: masks for the <p>phrases</p> of a given text",
+    details: "The text is teacher-forced after the official GCG prompt; a [SEG] is added after every </p> that lacks one.",
+    examples: [["Ground two phrases", 'glamm ground photo.jpg --text "A <p>man</p> holds a <p>red kite</p>."']],
+  });
+  readonly task = "ground" as const;
+  text = Option.String("--text", { required: true, description: "the answer with <p>phrase</p> marks" });
+  images = Option.Rest({ required: 1, name: "image" });
+  imageArgs = () => this.images;
+  taskInput = () => ({ task: this.task, text: this.text });
+}

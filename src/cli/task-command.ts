@@ -1,0 +1,69 @@
+import { Command, Option } from "clipanion";
+import type { TaskInput } from "../pipeline/tasks.ts";
+import { ExitCode, usageError } from "./errors.ts";
+import { parseChoice, parseCount } from "./parse.ts";
+
+/**
+ * Options every image task shares (model, device, outputs, generation) and the batch loop that runs the task over
+ * files, folders and globs. Subclasses say which task and what input it takes.
+ */
+export abstract class TaskCommand extends Command {
+  model = Option.String("--model", { description: "installed model name, Hub repo id, checkpoint folder, or `demo` (default: the task's pulled model, else the demo)" });
+  vision = Option.String("--vision", { description: "CLIP tower folder (default: from the checkpoint's config)" });
+  device = Option.String("--device", { description: "auto (default, or GLAMM_DEVICE), cpu or cuda" });
+  precision = Option.String("--precision", "auto", { description: "auto (fp16 on CUDA, int4 on CPU), fp32, fp16 or int4" });
+  out = Option.String("--out", "glamm-out", { description: "output folder; outputs mirror the input tree" });
+  format = Option.String("--format", "png,json", { description: "comma-separated: png (overlay), json, glamm-eval (official GCG eval file)" });
+  maxTokens = Option.String("--max-tokens", "512", { description: "most new tokens per answer" });
+  seed = Option.String("--seed", { description: "sample with this seed instead of greedy decoding" });
+  temperature = Option.String("--temperature", { description: "sampling temperature (implies sampling)" });
+  topP = Option.String("--top-p", { description: "nucleus sampling threshold" });
+  topK = Option.String("--top-k", { description: "sample among the k most likely tokens" });
+  noCache = Option.Boolean("--no-cache", false, { description: "do not read or write the SAM embedding cache" });
+  gallery = Option.Boolean("--gallery", false, { description: "also write index.html in the output folder" });
+  json = Option.Boolean("--json", false, { description: "print results as JSON lines (the default when stdout is not a terminal)" });
+
+  abstract readonly task: TaskInput["task"];
+  /** The IMAGE arguments (files, folders, globs). */
+  abstract imageArgs(): string[];
+  abstract taskInput(): TaskInput;
+
+  private sampling() {
+    const sampled = [this.seed, this.temperature, this.topP, this.topK].some((v) => v !== undefined);
+    if (!sampled) return undefined;
+    const num = (name: string, v?: string) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw usageError(`${name} must be a number, got "${v}"`);
+      return n;
+    };
+    return {
+      seed: this.seed === undefined ? 0 : parseCount("--seed", this.seed),
+      temperature: num("--temperature", this.temperature),
+      topP: num("--top-p", this.topP),
+      topK: this.topK === undefined ? undefined : parseCount("--top-k", this.topK, 1),
+    };
+  }
+
+  async execute(): Promise<number> {
+    const { runImageTask } = await import("../pipeline/run-command.ts");
+    const { parseFormats } = await import("../output/write-result.ts");
+    const failed = await runImageTask({
+      images: this.imageArgs(),
+      input: this.taskInput(),
+      model: this.model,
+      vision: this.vision,
+      device: this.device,
+      precision: parseChoice("--precision", this.precision, ["auto", "fp32", "fp16", "int4"] as const),
+      out: this.out,
+      formats: parseFormats(this.format),
+      maxTokens: parseCount("--max-tokens", this.maxTokens, 1),
+      sampling: this.sampling(),
+      cache: !this.noCache,
+      gallery: this.gallery,
+      json: this.json || !this.context.stdout.isTTY,
+      stdout: this.context.stdout,
+    });
+    return failed > 0 ? ExitCode.input : ExitCode.ok;
+  }
+}

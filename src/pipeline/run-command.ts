@@ -1,0 +1,91 @@
+import { join } from "node:path";
+import { inputError } from "../cli/errors.ts";
+import { colorErr, notice, stderrIsTty } from "../cli/ui.ts";
+import { writeGallery } from "../output/gallery.ts";
+import { toGlammJson } from "../output/json.ts";
+import { writeResultText } from "../output/terminal.ts";
+import { writeResultFiles, type OutputFormat } from "../output/write-result.ts";
+import { cudaStatus } from "../runtime/cuda.ts";
+import { ortNativeDir, parseDevice, type Device } from "../runtime/ort.ts";
+import { BatchLog, expandInputs, runBatch, runKey } from "./batch.ts";
+import type { Precision } from "./convert.ts";
+import type { SamplingOptions } from "./generate.ts";
+import { GlammModel } from "./glamm-model.ts";
+import { resolveModel } from "./sources.ts";
+import { ImageSession, runTask, type TaskInput } from "./tasks.ts";
+
+export interface ImageTaskOptions {
+  images: string[];
+  input: TaskInput;
+  model?: string;
+  vision?: string;
+  device?: string;
+  precision: Precision | "auto";
+  out: string;
+  formats: OutputFormat[];
+  maxTokens: number;
+  sampling?: SamplingOptions;
+  cache: boolean;
+  gallery: boolean;
+  json: boolean;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** fp16 where CUDA runs, int4 on the CPU (a 7B decoder in fp32 needs 28 GB). */
+function choosePrecision(requested: Precision | "auto", device: Device): Precision {
+  if (requested !== "auto") return requested;
+  const cuda = device !== "cpu" && cudaStatus(ortNativeDir()).available;
+  return cuda ? "fp16" : "int4";
+}
+
+/** A one-line progress report on a terminal: done/total, rate and time left. */
+function progressLine(done: number, total: number, started: number): string {
+  const seconds = (performance.now() - started) / 1000;
+  const rate = done / seconds;
+  const eta = rate > 0 ? Math.round((total - done) / rate) : 0;
+  return `[${done}/${total}] ${rate.toFixed(2)} images/s, ${eta}s left`;
+}
+
+/**
+ * Loads the model once, then runs the task on every image: outputs beside each other under --out, a line per image in
+ * results.jsonl, resumable, a bad image reported without stopping the batch. Returns how many images failed.
+ */
+export async function runImageTask(options: ImageTaskOptions): Promise<number> {
+  const items = expandInputs(options.images, options.out);
+  if (items.length === 0) throw inputError("no images given");
+  const device = parseDevice(options.device);
+  const precision = choosePrecision(options.precision, device);
+  const { sources, id, revision } = resolveModel(options.model, options.vision, options.input.task);
+  const model = await GlammModel.load(sources, { precision, device, cache: options.cache, onProgress: (m) => stderrIsTty() && process.stderr.write(`\r\x1b[K${m}`) });
+  if (stderrIsTty()) process.stderr.write("\r\x1b[K");
+  const info = { id, revision, precision };
+  const log = new BatchLog(options.out);
+  const key = runKey({ input: options.input, model: model.manifest.fingerprint, precision, maxTokens: options.maxTokens, sampling: options.sampling ?? null, formats: options.formats });
+  const started = performance.now();
+  const batch = items.length > 1;
+  const streaming = !options.json && !batch && options.stdout.isTTY;
+  try {
+    const outcome = await runBatch(items, log, key, {
+      prepare: (item) => ImageSession.decode(item.path),
+      run: async (item, decoded) => {
+        const session = await ImageSession.open(model, decoded);
+        const settings = { maxTokens: options.maxTokens, sampling: options.sampling, onText: streaming ? (t: string) => process.stderr.write(colorErr.dim(t)) : undefined };
+        const result = await runTask(session, options.input, settings, info);
+        if (streaming) process.stderr.write("\n");
+        const outputs = await writeResultFiles(result, decoded.image, item.stem, options.formats, join(options.out, "glamm-eval"));
+        const record = toGlammJson(result, `${item.stem}.glamm.json`);
+        if (options.json) options.stdout.write(`${JSON.stringify(record)}\n`);
+        else writeResultText(result, options.stdout as NodeJS.WriteStream);
+        return { outputs, result: { text: result.text, segments: result.segments.length, samCacheHit: session.encoded.samCacheHit } };
+      },
+      onProgress: (done, total) => batch && stderrIsTty() && process.stderr.write(`\r\x1b[K${progressLine(done, total, started)}${done === total ? "\n" : ""}`),
+      onError: (item, error) => notice(`${item.path}: ${error.message} (skipped)`),
+    });
+    if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${log.path} (skipped; delete it to redo them)`);
+    if (options.gallery) await writeGallery(options.out);
+    if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${log.path}`);
+    return outcome.failed.length;
+  } finally {
+    await model.release();
+  }
+}
