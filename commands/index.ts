@@ -1,6 +1,7 @@
 import type { CommandClass } from "clipanion";
 import BenchCommand from "./bench.ts";
 import CaptionCommand from "./caption.ts";
+import ChatCommand from "./chat.ts";
 import DoctorCommand from "./doctor.ts";
 import { EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand } from "./eval.ts";
 import GcgCommand from "./gcg.ts";
@@ -19,4 +20,5 @@ export const commands: CommandClass[] = [
   RegionCommand,
   CaptionCommand,
   GroundCommand,
+  ChatCommand,
   DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand];

@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { inputError } from "../cli/errors.ts";
-import { colorErr, notice, stderrIsTty } from "../cli/ui.ts";
+import { colorErr, notice, spinner, stderrIsTty } from "../cli/ui.ts";
 import { writeGallery } from "../output/gallery.ts";
+import type { ModelInfo } from "../output/result.ts";
 import { toGlammJson } from "../output/json.ts";
 import { writeResultText } from "../output/terminal.ts";
 import { writeResultFiles, type OutputFormat } from "../output/write-result.ts";
@@ -12,20 +13,16 @@ import type { Precision } from "./convert.ts";
 import type { SamplingOptions } from "./generate.ts";
 import { GlammModel } from "./glamm-model.ts";
 import { resolveModel } from "./sources.ts";
+import { chat } from "./chat.ts";
 import { ImageSession, runTask, type TaskInput } from "./tasks.ts";
 
-export interface ImageTaskOptions {
+export interface ImageTaskOptions extends ModelOptions {
   images: string[];
   input: TaskInput;
-  model?: string;
-  vision?: string;
-  device?: string;
-  precision: Precision | "auto";
   out: string;
   formats: OutputFormat[];
   maxTokens: number;
   sampling?: SamplingOptions;
-  cache: boolean;
   gallery: boolean;
   json: boolean;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -36,6 +33,28 @@ function choosePrecision(requested: Precision | "auto", device: Device): Precisi
   if (requested !== "auto") return requested;
   const cuda = device !== "cpu" && cudaStatus(ortNativeDir()).available;
   return cuda ? "fp16" : "int4";
+}
+
+interface ModelOptions {
+  model?: string;
+  vision?: string;
+  device?: string;
+  precision: Precision | "auto";
+  cache: boolean;
+}
+
+/** Resolves, converts (first use) and loads the model a command names, with progress on a terminal. */
+async function loadModel(options: ModelOptions, task: string): Promise<{ model: GlammModel; info: ModelInfo }> {
+  const device = parseDevice(options.device);
+  const precision = choosePrecision(options.precision, device);
+  const { sources, id, revision } = resolveModel(options.model, options.vision, task);
+  const progress = spinner("loading the model");
+  try {
+    const model = await GlammModel.load(sources, { precision, device, cache: options.cache, onProgress: progress.update });
+    return { model, info: { id, revision, precision } };
+  } finally {
+    progress.stop();
+  }
 }
 
 /** A one-line progress report on a terminal: done/total, rate and time left. */
@@ -53,14 +72,9 @@ function progressLine(done: number, total: number, started: number): string {
 export async function runImageTask(options: ImageTaskOptions): Promise<number> {
   const items = expandInputs(options.images, options.out);
   if (items.length === 0) throw inputError("no images given");
-  const device = parseDevice(options.device);
-  const precision = choosePrecision(options.precision, device);
-  const { sources, id, revision } = resolveModel(options.model, options.vision, options.input.task);
-  const model = await GlammModel.load(sources, { precision, device, cache: options.cache, onProgress: (m) => stderrIsTty() && process.stderr.write(`\r\x1b[K${m}`) });
-  if (stderrIsTty()) process.stderr.write("\r\x1b[K");
-  const info = { id, revision, precision };
+  const { model, info } = await loadModel(options, options.input.task);
   const log = new BatchLog(options.out);
-  const key = runKey({ input: options.input, model: model.manifest.fingerprint, precision, maxTokens: options.maxTokens, sampling: options.sampling ?? null, formats: options.formats });
+  const key = runKey({ input: options.input, model: model.manifest.fingerprint, precision: info.precision, maxTokens: options.maxTokens, sampling: options.sampling ?? null, formats: options.formats });
   const started = performance.now();
   const batch = items.length > 1;
   const streaming = !options.json && !batch && options.stdout.isTTY;
@@ -85,6 +99,37 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
     if (options.gallery) await writeGallery(options.out);
     if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${log.path}`);
     return outcome.failed.length;
+  } finally {
+    await model.release();
+  }
+}
+
+export interface ChatOptions extends ModelOptions {
+  image: string;
+  out: string;
+  maxTokens: number;
+  json: boolean;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream;
+}
+
+/** `glamm chat`: one image, many turns; each turn's overlay and JSON are saved as NAME.turnN.glamm.*. */
+export async function runChat(options: ChatOptions): Promise<void> {
+  const [item] = expandInputs([options.image], options.out);
+  const decoded = await ImageSession.decode(item.path);
+  const { model, info } = await loadModel(options, "chat");
+  try {
+    const session = await ImageSession.open(model, decoded);
+    await chat(session, { maxTokens: options.maxTokens }, info, {
+      input: options.stdin,
+      prompt: (text) => process.stderr.write(text),
+      onAnswer: async (result, turn) => {
+        const outputs = await writeResultFiles(result, decoded.image, `${item.stem}.turn${turn}`, ["png", "json"], "");
+        if (options.json) options.stdout.write(`${JSON.stringify(toGlammJson(result, `${item.stem}.turn${turn}.glamm.json`))}\n`);
+        else writeResultText(result, options.stdout as NodeJS.WriteStream);
+        return `saved ${outputs.join(", ")}`;
+      },
+    });
   } finally {
     await model.release();
   }

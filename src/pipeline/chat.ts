@@ -1,0 +1,69 @@
+import { createInterface } from "node:readline";
+import { inputError } from "../cli/errors.ts";
+import { parseBox } from "../cli/parse.ts";
+import { groundAnswer, parseAnswer } from "../output/markup.ts";
+import type { ModelInfo, TaskResult } from "../output/result.ts";
+import type { PixelBox } from "../models/region-encoder.ts";
+import type { Turn } from "./prompt.ts";
+import type { GenerationSettings, ImageSession } from "./tasks.ts";
+
+export interface ChatIo {
+  input: NodeJS.ReadableStream;
+  /** Prompts and help go here (stderr), so stdout holds only answers. */
+  prompt(text: string): void;
+  /** Called with each turn's grounded result; returns what to tell the user (e.g. files written). */
+  onAnswer(result: TaskResult, turn: number): Promise<string | void>;
+}
+
+const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /reset starts over; /quit ends";
+
+/**
+ * A multi-turn conversation about one image: every answer is grounded (masks for its [SEG]s) and the whole
+ * conversation, boxes included, is the prompt of the next turn. Reads lines until EOF or /quit.
+ */
+export async function chat(session: ImageSession, settings: GenerationSettings, model: ModelInfo, io: ChatIo): Promise<number> {
+  const turns: Turn[] = [];
+  const boxes: PixelBox[] = [];
+  let pending: PixelBox[] = [];
+  let answered = 0;
+  io.prompt(`${HELP}\n> `);
+  const lines = createInterface({ input: io.input, terminal: false });
+  for await (const raw of lines) {
+    const line = raw.trim();
+    try {
+      if (line === "/quit" || line === "/exit") break;
+      if (line === "" || line === "/help") io.prompt(line ? `${HELP}\n` : "");
+      else if (line === "/reset") {
+        turns.length = 0;
+        boxes.length = 0;
+        pending = [];
+        io.prompt("conversation cleared\n");
+      } else if (line.startsWith("/box")) {
+        const box = parseBox(line.slice(4).trim());
+        session.checkBoxes([box]);
+        pending.push(box);
+        io.prompt(`region ${boxes.length + pending.length} added; refer to it with <bbox>\n`);
+      } else if (line.startsWith("/")) io.prompt(`unknown command ${line.split(" ")[0]}; ${HELP}\n`);
+      else {
+        const placeholders = (line.match(/<bbox>/g) ?? []).length;
+        const message = placeholders < pending.length ? `${line}${" <bbox>".repeat(pending.length - placeholders)}` : line;
+        if (placeholders > pending.length) throw inputError(`the message has ${placeholders} <bbox> but ${pending.length} region(s) were added with /box`);
+        boxes.push(...pending);
+        pending = [];
+        turns.push({ user: message });
+        const answer = await session.ask(turns, settings, boxes);
+        turns[turns.length - 1] = { user: message, assistant: answer.raw };
+        const parsed = parseAnswer(answer.raw);
+        const { segments } = groundAnswer(parsed, answer.masks);
+        const result = session.result("chat", message, answer.raw, segments, parsed.text, model);
+        const note = await io.onAnswer(result, ++answered);
+        if (note) io.prompt(`${note}\n`);
+      }
+    } catch (error) {
+      if (!(error instanceof Error) || !("exitCode" in error)) throw error;
+      io.prompt(`glamm: ${error.message}\n`);
+    }
+    io.prompt("> ");
+  }
+  return answered;
+}
