@@ -3,15 +3,15 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compileBinary } from "../src/build/compile.ts";
+import { buildBinary } from "./helpers/build-binary.ts";
 
 // The compiled binary must run alone: copied to an empty folder, with an environment holding nothing but HOME.
 let work: string;
 let binary: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), "glamm-binary-"));
-  const built = await compileBinary(join(work, "build", "glamm"));
+  const built = buildBinary(join(work, "build", "glamm"));
   binary = join(work, "alone", "glamm");
   spawnSync("mkdir", ["-p", join(work, "alone")]);
   copyFileSync(built, binary);
