@@ -1,6 +1,7 @@
 import { Command, Option } from "clipanion";
 import { formatBytes, ProgressReporter } from "../src/hub/progress.ts";
 import { pullModel, type PullResult } from "../src/hub/store.ts";
+import "../src/pipeline/pull-converter.ts";
 
 export default class PullCommand extends Command {
   static paths = [["pull"]];

@@ -8,6 +8,8 @@ import { buildMaskDecoder } from "../models/mask-decoder.ts";
 import { buildRegionEncoderGraph, regionEncoderSettings } from "../models/region-encoder.ts";
 import { samConfigFrom } from "../models/sam-common.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
+import { cudaStatus } from "../runtime/cuda.ts";
+import { ortNativeDir, type Device } from "../runtime/ort.ts";
 import { glammHome } from "../runtime/paths.ts";
 import { readJsonObject } from "../util/json.ts";
 import { openWeights } from "../weights/index.ts";
@@ -16,6 +18,12 @@ import { buildMaskPostprocess } from "./masks.ts";
 
 export type Precision = LlamaPrecision;
 export const precisions: Precision[] = ["fp32", "fp16", "int4"];
+
+/** fp16 where CUDA runs, int4 on the CPU (a 7B decoder in fp32 needs 28 GB of memory). */
+export function choosePrecision(requested: Precision | "auto", device: Device): Precision {
+  if (requested !== "auto") return requested;
+  return device !== "cpu" && cudaStatus(ortNativeDir()).available ? "fp16" : "int4";
+}
 
 /** A GLaMM checkpoint in the official layout and the CLIP tower it reads images with. */
 export interface GlammSources {

@@ -8,6 +8,9 @@ interface HashMemo {
   [path: string]: { size: number; mtimeMs: number; sha256: string };
 }
 
+/** Files this large take seconds to hash: worth a progress line. */
+const REPORT_BYTES = 64 << 20;
+
 const memoPath = () => join(glammHome(), "hash-memo.json");
 
 function loadMemo(): HashMemo {
@@ -44,7 +47,7 @@ export async function sourceFingerprint(dirs: readonly string[], onFile?: (path:
       const { size, mtimeMs } = statSync(path);
       let entry = memo[path];
       if (!entry || entry.size !== size || entry.mtimeMs !== mtimeMs) {
-        onFile?.(path);
+        if (size >= REPORT_BYTES) onFile?.(path);
         entry = { size, mtimeMs, sha256: await sha256File(path) };
         memo[path] = entry;
         changed = true;

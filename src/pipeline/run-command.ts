@@ -6,10 +6,9 @@ import type { ModelInfo } from "../output/result.ts";
 import { toGlammJson } from "../output/json.ts";
 import { writeResultText } from "../output/terminal.ts";
 import { writeResultFiles, type OutputFormat } from "../output/write-result.ts";
-import { cudaStatus } from "../runtime/cuda.ts";
-import { ortNativeDir, parseDevice, type Device } from "../runtime/ort.ts";
+import { parseDevice } from "../runtime/ort.ts";
 import { BatchLog, expandInputs, runBatch, runKey } from "./batch.ts";
-import type { Precision } from "./convert.ts";
+import { choosePrecision, type Precision } from "./convert.ts";
 import type { SamplingOptions } from "./generate.ts";
 import { GlammModel } from "./glamm-model.ts";
 import { resolveModel } from "./sources.ts";
@@ -26,13 +25,6 @@ export interface ImageTaskOptions extends ModelOptions {
   gallery: boolean;
   json: boolean;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
-}
-
-/** fp16 where CUDA runs, int4 on the CPU (a 7B decoder in fp32 needs 28 GB). */
-function choosePrecision(requested: Precision | "auto", device: Device): Precision {
-  if (requested !== "auto") return requested;
-  const cuda = device !== "cpu" && cudaStatus(ortNativeDir()).available;
-  return cuda ? "fp16" : "int4";
 }
 
 interface ModelOptions {

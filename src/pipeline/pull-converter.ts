@@ -1,0 +1,34 @@
+import { join } from "node:path";
+import { notice } from "../cli/ui.ts";
+import { registerConverter } from "../hub/converters.ts";
+import { installedRecords, readInstallRecord, type InstallRecord } from "../hub/store.ts";
+import { readJsonObject } from "../util/json.ts";
+import { choosePrecision, ensureConverted } from "./convert.ts";
+
+const isGlamm = (record: InstallRecord): boolean => {
+  try {
+    const architectures = readJsonObject(join(record.dir, "config.json")).architectures;
+    return Array.isArray(architectures) && architectures.includes("GLaMMForCausalLM");
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * After `glamm pull`, converts every installed GLaMM checkpoint touched by the install (the model itself, or the
+ * models whose vision tower was just installed) into ONNX graphs at this machine's default precision, so the first
+ * task runs at once. A GLaMM model is converted once its vision tower is installed too.
+ */
+registerConverter({
+  name: "glamm-onnx",
+  appliesTo: () => true,
+  async convert(record) {
+    const affected = installedRecords().filter((r) => isGlamm(r) && (r.name === record.name || r.dependencies.includes(record.name)));
+    for (const model of affected) {
+      const vision = model.dependencies[0] ? readInstallRecord(model.dependencies[0]) : undefined;
+      if (!vision) continue;
+      const precision = choosePrecision("auto", "auto");
+      await ensureConverted({ glamm: model.dir, clip: vision.dir }, { precision, onProgress: (m) => notice(`${model.name}: ${m}`) });
+    }
+  },
+});

@@ -1,0 +1,33 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeTinyCheckpoint } from "../src/models/tiny-checkpoint.ts";
+import { pullModel } from "../src/hub/store.ts";
+import "../src/pipeline/pull-converter.ts";
+
+const work = mkdtempSync(join(tmpdir(), "glamm-pull-convert-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+test("pull --from converts a GLaMM checkpoint once its vision tower is in, and a repeat pull converts nothing", async () => {
+  const { glamm } = writeTinyCheckpoint(join(work, "src"), 5);
+  const env = { ...process.env, GLAMM_HOME: join(work, "home"), HF_HOME: join(work, "hf") };
+  const saved = process.env.GLAMM_HOME;
+  process.env.GLAMM_HOME = env.GLAMM_HOME;
+  try {
+    const first = await pullModel("glamm-gcg", { from: glamm, env });
+    expect(first.map((r) => r.record.name)).toEqual(["glamm-gcg", "clip"]);
+    expect(first.every((r) => r.converted.includes("glamm-onnx"))).toBe(true);
+    const converted = readdirSync(join(work, "home", "converted"));
+    expect(converted).toHaveLength(1);
+    expect(existsSync(join(work, "home", "converted", converted[0], "manifest.json"))).toBe(true);
+    const again = await pullModel("glamm-gcg", { from: glamm, env });
+    expect(again.map((r) => [r.upToDate, r.converted])).toEqual([
+      [true, []],
+      [true, []],
+    ]);
+  } finally {
+    if (saved === undefined) delete process.env.GLAMM_HOME;
+    else process.env.GLAMM_HOME = saved;
+  }
+});
