@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -160,6 +160,36 @@ describe("task commands through the compiled binary", () => {
     expect(second.stderr).toMatch(/2 image\(s\) already done/);
     const ok = log().filter((r) => r.status === "ok").map((r) => r.image.split("/").slice(-1)[0]);
     expect(ok.sort()).toEqual(["a.png", "b.png", "c.png"]);
+  });
+
+  test("Ctrl-C finishes the current image and stops; the same command resumes with nothing lost or duplicated", async () => {
+    const many = join(work, "many");
+    mkdirSync(many, { recursive: true });
+    for (let i = 0; i < 8; i++) copyFileSync(image, join(many, `p${i}.png`));
+    const args = ["gcg", many, "--out", "o-int", "--max-tokens", "48", "--device", "cpu"];
+    const results = join(work, "o-int/results.jsonl");
+    const lines = () => (existsSync(results) ? readFileSync(results, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
+    const child = spawn(binary, args, { cwd: work, env: { HOME: work, GLAMM_HOME: join(work, "home") }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    let code: number | null | undefined;
+    const exited = new Promise<void>((resolve) => child.on("close", (c) => resolve(void (code = c))));
+    while (lines().length === 0 && code === undefined) await Bun.sleep(20);
+    child.kill("SIGINT");
+    await exited;
+    expect(stderr.split("\n").filter((l) => l.includes("internal error"))).toEqual([]);
+    expect(code).toBe(130);
+    const partial = lines();
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(8);
+    for (const record of partial) for (const file of record.outputs) expect(existsSync(join(work, file))).toBe(true);
+    expect(readdirSync(join(work, "o-int")).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+
+    const resumed = glamm(args);
+    expect(resumed.stderr.split("\n").filter((l) => l.includes("internal error"))).toEqual([]);
+    expect(resumed.code).toBe(0);
+    const names = lines().map((r) => r.image.split("/").at(-1)).sort();
+    expect(names).toEqual(Array.from({ length: 8 }, (_, i) => `p${i}.png`).sort());
   });
 
   test.skipIf(!haveOracle)("ground on the official checkpoint gives the oracle's masks for its phrases", () => {

@@ -51,7 +51,7 @@ function bundleModule(source: BundleSource): string {
   return [
     ...imports,
     `import { loadBundle } from ${runtime};`,
-    `export default loadBundle({ name: ${JSON.stringify(source.name)}, hash: ${JSON.stringify(hash.digest("hex"))},`,
+    `export const nativeAddon = loadBundle({ name: ${JSON.stringify(source.name)}, hash: ${JSON.stringify(hash.digest("hex"))},`,
     `  files: [${files.join(", ")}], addon: ${JSON.stringify(source.addon)} });`,
   ].join("\n");
 }
@@ -63,7 +63,9 @@ function bundleModule(source: BundleSource): string {
 export const embedNativeBundles: BunPlugin = {
   name: "glamm-embed-native",
   setup(build) {
-    const sources: Record<string, () => BundleSource> = { onnxruntime: onnxruntimeSource, sharp: sharpSource };
+    // Virtual module names must not look like the packages: Bun derives bundle variable names from them, and a
+    // "sharp" module here once made the bundle bind sharp's default export to this addon.
+    const sources: Record<string, () => BundleSource> = { "onnxruntime-addon": onnxruntimeSource, "sharp-addon": sharpSource };
     build.onResolve({ filter: /^glamm-native:/ }, (args) => ({ path: args.path.slice(13), namespace: "glamm-native" }));
     build.onLoad({ filter: /.*/, namespace: "glamm-native" }, (args) => ({
       contents: bundleModule(sources[args.path]()),
@@ -71,12 +73,12 @@ export const embedNativeBundles: BunPlugin = {
     }));
     build.onLoad({ filter: /onnxruntime-node[\\/]dist[\\/]binding\.js$/ }, async (args) => {
       const text = await Bun.file(args.path).text();
-      const patched = text.replace(/require\(`\.\.\/bin\/napi-v6\/[^`]*`\)/, 'require("glamm-native:onnxruntime").default');
+      const patched = text.replace(/require\(`\.\.\/bin\/napi-v6\/[^`]*`\)/, 'require("glamm-native:onnxruntime-addon").nativeAddon');
       if (patched === text) throw new Error("onnxruntime-node's binding loader changed; update src/build/native-bundles.ts");
       return { contents: patched, loader: "js" };
     });
     build.onLoad({ filter: /sharp[\\/]dist[\\/]sharp\.mjs$/ }, () => ({
-      contents: 'import binding from "glamm-native:sharp";\nexport default binding;\n',
+      contents: 'import { nativeAddon } from "glamm-native:sharp-addon";\nexport default nativeAddon;\n',
       loader: "js",
     }));
   },

@@ -5,6 +5,8 @@ export const ExitCode = {
   input: 2,
   model: 3,
   runtime: 4,
+  /** Stopped by Ctrl-C (128 + SIGINT), as shells report it. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

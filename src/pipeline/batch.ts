@@ -117,6 +117,8 @@ export class BatchLog {
 export interface BatchOutcome {
   processed: number;
   skipped: number;
+  /** Stopped by the signal before every image was done. */
+  interrupted: boolean;
   failed: { image: string; error: string; exitCode: number }[];
 }
 
@@ -127,6 +129,8 @@ export interface BatchCallbacks<T> {
   run(item: BatchItem, prepared: T): Promise<{ outputs: string[]; result: unknown }>;
   onProgress?(done: number, total: number, item: BatchItem): void;
   onError?(item: BatchItem, error: GlammError | Error): void;
+  /** Aborting lets the current image finish (outputs and its results line) and starts no other. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -135,10 +139,14 @@ export interface BatchCallbacks<T> {
  */
 export async function runBatch<T>(items: readonly BatchItem[], log: BatchLog, key: string, callbacks: BatchCallbacks<T>): Promise<BatchOutcome> {
   const todo = items.filter((item) => !log.isDone(item.path, key));
-  const outcome: BatchOutcome = { processed: 0, skipped: items.length - todo.length, failed: [] };
+  const outcome: BatchOutcome = { processed: 0, skipped: items.length - todo.length, interrupted: false, failed: [] };
   const settle = (p: Promise<T>) => p.then((value) => ({ value }), (error: unknown) => ({ error }));
   let next = todo.length ? settle(callbacks.prepare(todo[0])) : undefined;
   for (let i = 0; i < todo.length; i++) {
+    if (callbacks.signal?.aborted) {
+      outcome.interrupted = true;
+      break;
+    }
     const item = todo[i];
     const prepared = await next!;
     next = i + 1 < todo.length ? settle(callbacks.prepare(todo[i + 1])) : undefined;

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { inputError } from "../cli/errors.ts";
+import { ExitCode, GlammError, inputError } from "../cli/errors.ts";
 import { colorErr, notice, spinner, stderrIsTty } from "../cli/ui.ts";
 import { writeGallery } from "../output/gallery.ts";
 import type { ModelInfo } from "../output/result.ts";
@@ -70,8 +70,17 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
   const started = performance.now();
   const batch = items.length > 1;
   const streaming = !options.json && !batch && options.stdout.isTTY;
+  // Ctrl-C finishes the image in hand (its files and results line) and stops; a second Ctrl-C aborts at once.
+  const stop = new AbortController();
+  const onInterrupt = () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+    notice("stopping after the current image (Ctrl-C again to abort now); run the same command to resume");
+  };
+  process.on("SIGINT", onInterrupt);
   try {
     const outcome = await runBatch(items, log, key, {
+      signal: stop.signal,
       prepare: (item) => ImageSession.decode(item.path),
       run: async (item, decoded) => {
         const session = await ImageSession.open(model, decoded);
@@ -90,8 +99,10 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
     if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${log.path} (skipped; delete it to redo them)`);
     if (options.gallery) await writeGallery(options.out);
     if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${log.path}`);
+    if (outcome.interrupted) throw new GlammError(`interrupted: ${outcome.processed} image(s) done this run, the rest left for the next`, ExitCode.interrupted);
     return outcome.failed.length;
   } finally {
+    process.off("SIGINT", onInterrupt);
     await model.release();
   }
 }
