@@ -1,4 +1,5 @@
 import { Command, Option } from "clipanion";
+import { usageError } from "../src/cli/errors.ts";
 import { parseBox, parseChoice, parseCount } from "../src/cli/parse.ts";
 import { spinner } from "../src/cli/ui.ts";
 
@@ -28,6 +29,9 @@ export default class TraceCommand extends Command {
   backend = Option.String("--backend", "glamm", { description: "glamm or attend" });
   device = Option.String("--device", "cpu", { description: "auto, cpu or cuda (default cpu: traces are fp32 references)" });
   precision = Option.String("--precision", "fp32", { description: "fp32, fp16 or int4" });
+  sam = Option.String("--sam", { description: "attend backend: SAM checkpoint (.pth, or Hugging Face SamModel folder)" });
+  removeCorner = Option.Boolean("--remove-corner", false, { description: "attend backend: the official --remove-corner" });
+  chunks = Option.String("--chunks", { description: "attend backend: JSON phrase root spans replacing the extractor" });
 
   async execute(): Promise<number> {
     const backend = parseChoice("--backend", this.backend, ["glamm", "attend"] as const);
@@ -42,7 +46,9 @@ export default class TraceCommand extends Command {
         const precision = parseChoice("--precision", this.precision, ["fp32", "fp16", "int4"] as const);
         trace = await runGlammTrace({ ...common, model: this.model, vision: this.vision, boxes: this.boxes.map(parseBox), answer: this.answer, precision, onProgress: progress.update });
       } else {
-        throw new Error("unreachable");
+        const { runAttendTrace } = await import("../src/pipeline/attend/trace.ts");
+        if (!this.model || !this.sam) throw usageError("--backend attend needs --model (a LLaVA-1.5 folder) and --sam (a SAM checkpoint)");
+        trace = await runAttendTrace({ ...common, model: this.model, vision: this.vision, sam: this.sam, answer: this.answer, removeCorner: this.removeCorner, chunks: this.chunks });
       }
       writeTrace(this.out, trace);
       progress.stop();

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GlammError } from "../src/cli/errors.ts";
@@ -152,5 +152,28 @@ describe("checkpoint folder variants and broken checkpoints (one-line model erro
     const dir = checkpoint({ "tokenizer_config.json": "{oops" });
     copyFileSync(join(FIXTURES, "llama-like/tokenizer.model"), join(dir, "tokenizer.model"));
     expectModelError(dir, /tokenizer_config.json/);
+  });
+});
+
+describe("legacy: false (LLaVA-1.5's tokenizer_config)", () => {
+  test("text after an added token gets no dummy-prefix space; elsewhere the same as legacy", () => {
+    const source = join(import.meta.dir, "fixtures/text/llama-like");
+    const dir = mkdtempSync(join(tmpdir(), "glamm-legacy-"));
+    cpSync(source, dir, { recursive: true });
+    const config = JSON.parse(readFileSync(join(dir, "tokenizer_config.json"), "utf8"));
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...config, legacy: false }));
+    const legacy = LlamaTokenizer.fromDirectory(source);
+    const modern = LlamaTokenizer.fromDirectory(dir);
+    expect(modern.encode("a photo of a dog")).toEqual(legacy.encode("a photo of a dog"));
+    const seg = legacy.specialTokenId("[SEG]");
+    const after = (t: LlamaTokenizer) => {
+      const ids = t.encode("x [SEG]dog");
+      return ids.slice(ids.indexOf(seg) + 1);
+    };
+    // legacy: "▁dog" pieces; non-legacy: "dog" without the space piece, as sentencepiece encodes it mid-word
+    expect(after(legacy)).toEqual(legacy.sentencepiece.encode("dog"));
+    const mid = legacy.sentencepiece.encode("<unk>dog").slice(legacy.sentencepiece.encode("<unk>").length);
+    expect(after(modern)).toEqual(mid);
+    expect(after(modern)).not.toEqual(after(legacy));
   });
 });

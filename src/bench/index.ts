@@ -1,4 +1,5 @@
 import type { Benchmark } from "./runner.ts";
+import { attendBenchmarks } from "./attend.ts";
 import { clipBenchmark, regionEncoderBenchmark } from "./clip.ts";
 import { evalGcgBenchmark } from "./eval.ts";
 import { llamaBenchmarks } from "./llama.ts";
@@ -7,4 +8,4 @@ import { samBenchmarks } from "./sam.ts";
 import { weightsReadBenchmark } from "./weights-read.ts";
 
 /** Every named benchmark `glamm bench` knows; later blocks add theirs here. */
-export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark, ...llamaBenchmarks, ...samBenchmarks, clipBenchmark, regionEncoderBenchmark];
+export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark, ...llamaBenchmarks, ...samBenchmarks, clipBenchmark, regionEncoderBenchmark, ...attendBenchmarks];

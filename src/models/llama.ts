@@ -17,6 +17,23 @@ export interface LlamaGraphOptions {
   int4BlockSize?: number;
   /** MatMulNBits accuracy_level (default 0: the weights' float type; 4 quantizes activations to int8 on CPU). */
   int4AccuracyLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Also output one head's attention of the newest query over a key span (plain attention only). */
+  probe?: AttentionProbe;
+  /**
+   * Rotary frequencies [headDim / 2] to use instead of θ^(-2i/D) (plain attention only): LLaVA-1.5 checkpoints store
+   * rotary_emb.inv_freq in float16, and the official model rotates with those rounded values.
+   */
+  rotaryInverseFrequency?: Float32Array;
+}
+
+/**
+ * Which attention rows the probe reads: for each listed layer, query head `head` (its key/value head under GQA), the
+ * softmax row of the last query of the step over keys [probe_key_start, probe_key_end) (graph inputs), unrenormalised.
+ */
+export interface AttentionProbe {
+  layers: readonly number[] | "all";
+  /** "n_heads-2": the second-to-last head, the one attend-and-segment keeps (`x[:, -2:-1]`). */
+  head: number | "n_heads-2";
 }
 
 /** Graph I/O names: inputs_embeds and past key/values in; logits, final-norm hidden states and present key/values out. */
@@ -28,6 +45,10 @@ export const LLAMA_IO = {
   pastValue: (layer: number) => `past_key_values.${layer}.value`,
   presentKey: (layer: number) => `present.${layer}.key`,
   presentValue: (layer: number) => `present.${layer}.value`,
+  probeKeyStart: "probe_key_start",
+  probeKeyEnd: "probe_key_end",
+  /** [batch, probed layers, key span] float32. */
+  probe: "attention_probe",
 } as const;
 
 function checkShape(weights: WeightSource, name: string, expected: readonly number[]): void {
@@ -76,10 +97,14 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
     g.input(LLAMA_IO.pastKey(layer), kvType, ["batch", numKvHeads, "past_seq", headDim]),
     g.input(LLAMA_IO.pastValue(layer), kvType, ["batch", numKvHeads, "past_seq", headDim]),
   ]);
+  if (options.attention === "gqa" && options.rotaryInverseFrequency) throw modelError("stored rotary frequencies need plain attention");
+  const probe = options.probe && resolveProbe(options.probe, config, options.attention);
+  const probeSpan = probe && [g.input(LLAMA_IO.probeKeyStart, "int64", [1]), g.input(LLAMA_IO.probeKeyEnd, "int64", [1])];
+  const probeRows: string[] = [];
   const attend =
     options.attention === "gqa"
       ? gqaAttention(g, config, embeds, pasts[0][0], options.maxPositions ?? 4096)
-      : plainAttention(g, config, embeds, pasts[0][0]);
+      : plainAttention(g, config, embeds, pasts[0][0], options.rotaryInverseFrequency);
 
   let x = embeds;
   for (let layer = 0; layer < numLayers; layer++) {
@@ -89,7 +114,8 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
       const q = linear(h, `${p}.self_attn.q_proj.weight`, numHeads * headDim, hidden);
       const k = linear(h, `${p}.self_attn.k_proj.weight`, numKvHeads * headDim, hidden);
       const v = linear(h, `${p}.self_attn.v_proj.weight`, numKvHeads * headDim, hidden);
-      const [attention, presentKey, presentValue] = attend(q, k, v, pasts[layer][0], pasts[layer][1]);
+      const [attention, presentKey, presentValue, queries] = attend(q, k, v, pasts[layer][0], pasts[layer][1]);
+      if (probe && probeSpan && probe.layers.includes(layer)) probeRows.push(probeRow(g, config, queries!, presentKey, probe.head, probeSpan));
       g.output(presentKey, LLAMA_IO.presentKey(layer), kvType, ["batch", numKvHeads, "total_seq", headDim]);
       g.output(presentValue, LLAMA_IO.presentValue(layer), kvType, ["batch", numKvHeads, "total_seq", headDim]);
       const afterAttention = g.add(x, linear(attention, `${p}.self_attn.o_proj.weight`, hidden, numHeads * headDim));
@@ -100,21 +126,59 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
       return g.add(afterAttention, linear(activated, `${p}.mlp.down_proj.weight`, hidden, intermediateSize));
     });
   }
+  if (probeSpan) g.output(g.concat(probeRows, 1), LLAMA_IO.probe, "float32", ["batch", probeRows.length, "key_span"]);
   const final = norm(x, FINAL_NORM);
   g.output(final, LLAMA_IO.hiddenStates, "float32", ["batch", "seq", hidden]);
   g.output(linear(final, LM_HEAD, logitsSize, hidden), LLAMA_IO.logits, "float32", ["batch", "seq", logitsSize]);
   return g;
 }
 
-/** (q, k, v [B, S, heads·D], past key, past value) -> [attention output [B, S, H·D], present key, present value]. */
-type Attend = (q: string, k: string, v: string, pastKey: string, pastValue: string) => [string, string, string];
+/**
+ * (q, k, v [B, S, heads·D], past key, past value) -> [attention output [B, S, H·D], present key, present value, and for
+ * plain attention the rotated queries [B, H, S, D]].
+ */
+type Attend = (q: string, k: string, v: string, pastKey: string, pastValue: string) => [string, string, string, string?];
 
-function plainAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, firstPastKey: string): Attend {
+function resolveProbe(probe: AttentionProbe, config: LlamaConfig, attention: LlamaGraphOptions["attention"]): { layers: number[]; head: number } {
+  if (attention === "gqa") throw modelError("the attention probe needs plain attention (GroupQueryAttention does not expose its weights)");
+  const layers = probe.layers === "all" ? Array.from({ length: config.numLayers }, (_, i) => i) : [...new Set(probe.layers)].sort((a, b) => a - b);
+  const head = probe.head === "n_heads-2" ? config.numHeads - 2 : probe.head;
+  if (layers.length === 0 || layers.some((l) => !Number.isInteger(l) || l < 0 || l >= config.numLayers)) {
+    throw modelError(`attention probe layers must be in 0..${config.numLayers - 1} (got ${String(probe.layers)})`);
+  }
+  if (!Number.isInteger(head) || head < 0 || head >= config.numHeads) throw modelError(`attention probe head ${head} is not in 0..${config.numHeads - 1}`);
+  return { layers, head };
+}
+
+/**
+ * softmax(q·kᵀ/√D) of the last query row of one head against every key of past + this step (the newest query sees all
+ * of them, so no causal mask), sliced to [start, end): [B, 1, span]. Only this row is computed, never the full
+ * attention matrix.
+ */
+function probeRow(g: GraphBuilder, config: LlamaConfig, queries: string, presentKey: string, head: number, [start, end]: string[]): string {
+  const kvHead = Math.floor(head / (config.numHeads / config.numKvHeads));
+  const query = g.slice(queries, [head, -1], [head + 1, Number.MAX_SAFE_INTEGER], [1, 2]);
+  const keys = g.slice(presentKey, [kvHead], [kvHead + 1], [1]);
+  const scores = g.mul(g.matMul(query, g.transpose(keys, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(config.headDim)));
+  const row = g.slice(g.softmax(scores, -1), start, end, [3]);
+  return g.reshape(row, [0, 1, -1]);
+}
+
+/** cos and sin [1, 1, S, D] of position·f for the given frequencies f [D/2] (duplicated over both halves), float32 then cast. */
+function rotaryFromFrequencies(g: GraphBuilder, positionIds: string, inverseFrequency: Float32Array, headDim: number): [string, string] {
+  if (inverseFrequency.length !== headDim / 2) throw modelError(`rotary inv_freq holds ${inverseFrequency.length} values; head size ${headDim} needs ${headDim / 2}`);
+  const positions = g.unsqueeze(g.cast(positionIds, "float32"), [1, 3]);
+  const frequencies = g.mul(positions, g.constant("float32", [headDim / 2], inverseFrequency));
+  const angles = g.concat([frequencies, frequencies], -1);
+  return [g.cast(g.cos(angles), "float"), g.cast(g.sin(angles), "float")];
+}
+
+function plainAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, firstPastKey: string, inverseFrequency?: Float32Array): Attend {
   const { numHeads, numKvHeads, headDim } = config;
   const pastLength = g.squeeze(g.shape(firstPastKey, 2, 3), [0]);
   const seqLength = g.squeeze(g.shape(embeds, 1, 2), [0]);
   const positions = g.unsqueeze(g.range(pastLength, g.add(pastLength, seqLength), g.ints([1], [])), [0]);
-  const [cos, sin] = rotaryCosSin(g, positions, headDim, config.ropeTheta);
+  const [cos, sin] = inverseFrequency ? rotaryFromFrequencies(g, positions, inverseFrequency, headDim) : rotaryCosSin(g, positions, headDim, config.ropeTheta);
   const groups = numHeads / numKvHeads;
   // [B, kv, T, D] -> [B, kv·groups, T, D], each kv head repeated for its group of query heads (HF repeat_kv).
   const repeatKv = (x: string) =>
@@ -124,7 +188,7 @@ function plainAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, fi
     const presentKey = g.concat([pastKey, applyRotaryHalf(g, splitHeads(g, k, numKvHeads, headDim), cos, sin, headDim)], 2);
     const presentValue = g.concat([pastValue, splitHeads(g, v, numKvHeads, headDim)], 2);
     const attention = scaledDotProductAttention(g, queries, repeatKv(presentKey), repeatKv(presentValue), headDim, { causal: true });
-    return [mergeHeads(g, attention), presentKey, presentValue];
+    return [mergeHeads(g, attention), presentKey, presentValue, queries];
   };
 }
 

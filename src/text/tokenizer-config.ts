@@ -20,6 +20,11 @@ export interface TokenizerFiles {
   addedTokenFlags: Map<string, NoSplitToken>;
   /** added_tokens.json (or, without it, tokenizer_config's added_tokens_decoder), content → id. */
   addedTokens: Map<string, number>;
+  /**
+   * transformers' `legacy` flag (default true, as GLaMM's 4.30 tokenizer behaves). LLaVA-1.5 sets false: text that
+   * follows an added token then gets no dummy-prefix space.
+   */
+  legacy: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -67,9 +72,6 @@ function addedTokensFrom(dir: string, config: Json): Map<string, number> {
 export function readTokenizerFiles(dir: string): TokenizerFiles {
   const config = readJson(dir, "tokenizer_config.json") ?? {};
   const specialMap = readJson(dir, "special_tokens_map.json") ?? {};
-  if (config.legacy === false) {
-    throw modelError(`${dir}: tokenizer_config.json sets "legacy": false, which the slow LLaMA tokenizer of GLaMM never uses`);
-  }
   const addedTokenFlags = new Map<string, NoSplitToken>();
   const defaults: Json = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", pad_token: null };
 
@@ -104,5 +106,6 @@ export function readTokenizerFiles(dir: string): TokenizerFiles {
     additionalSpecialTokens,
     addedTokenFlags,
     addedTokens: addedTokensFrom(dir, config),
+    legacy: config.legacy !== false,
   };
 }

@@ -164,14 +164,25 @@ export class LlamaTokenizer {
     return parts.filter((part) => !("text" in part) || part.text.length > 0);
   }
 
+  /**
+   * Non-legacy LlamaTokenizer (transformers >= 4.34): text after an added token is encoded as `unk + text` with the
+   * unk pieces dropped again, so sentencepiece adds no dummy-prefix space.
+   */
+  private encodeWithoutPrefix(text: string): number[] {
+    const unk = this.files.special.unk ?? "<unk>";
+    return this.sentencepiece.encode(unk + text).slice(this.sentencepiece.encode(unk).length);
+  }
+
   /** `tokenizer(text).input_ids` of the slow LlamaTokenizer. */
   encode(text: string, { addSpecialTokens = true }: EncodeOptions = {}): number[] {
     const ids: number[] = [];
     if (addSpecialTokens && this.files.addBosToken) ids.push(this.bosTokenId!);
-    for (const part of this.split(text)) {
+    const parts = this.split(text);
+    parts.forEach((part, i) => {
       if ("token" in part) ids.push(this.tokenId(part.token));
+      else if (!this.files.legacy && i > 0) ids.push(...this.encodeWithoutPrefix(part.text));
       else ids.push(...this.sentencepiece.encode(part.text));
-    }
+    });
     if (addSpecialTokens && this.files.addEosToken) ids.push(this.eosTokenId!);
     return ids;
   }

@@ -1,0 +1,156 @@
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
+import { modelError } from "../../cli/errors.ts";
+import { loadClipPreprocessConfig, type ClipPreprocessConfig } from "../../image/clip-config.ts";
+import { expandToSquare, preprocessClip } from "../../image/preprocess.ts";
+import type { RgbImage } from "../../image/rgb-image.ts";
+import { buildClipGraph, clipVisionShape, loadClipVisionConfig } from "../../models/clip.ts";
+import { readLlamaConfig, type LlamaConfig } from "../../models/llama-config.ts";
+import { LlamaDecoder } from "../../models/llama-runner.ts";
+import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../../models/llama.ts";
+import { createSession, ort, type Device } from "../../runtime/ort.ts";
+import { LlamaTokenizer, tokenizerImageToken, IMAGE_TOKEN_INDEX } from "../../text/tokenizer.ts";
+import { readJsonObject, type JsonObject } from "../../util/json.ts";
+import { openWeights, type WeightSource } from "../../weights/index.ts";
+import type { EmbeddingTable } from "../embeddings.ts";
+import { LLAVA_V1_SYSTEM } from "../prompt.ts";
+
+/** LLaVA-1.5's llava_v1 conversation with one user turn: the image placeholder, a newline, then the question. */
+export const llavaPrompt = (question: string): string => `${LLAVA_V1_SYSTEM} USER: <image>\n${question} ASSISTANT:`;
+
+/** A LLaVA-1.5 checkpoint ready to run: tokenizer, decoder with the attention probe, CLIP + projector. */
+export interface LlavaModel {
+  tokenizer: LlamaTokenizer;
+  config: LlamaConfig;
+  decoder: LlamaDecoder;
+  table: EmbeddingTable;
+  clip: ort.InferenceSession;
+  clipPreprocess: ClipPreprocessConfig;
+  /** Image rows that replace the placeholder (576 for LLaVA-1.5) and the side of their square grid (24). */
+  imageTokens: number;
+  grid: number;
+  eosTokenId: number;
+  release(): Promise<void>;
+}
+
+export interface LlavaOptions {
+  /** CLIP vision folder (default: config.json's mm_vision_tower, resolved beside the model folder). */
+  vision?: string;
+  device?: Device;
+  precision?: LlamaPrecision;
+}
+
+/** mm_vision_tower as a folder: given as-is when it exists, else relative to the model folder's parent (the oracle's layout). */
+function visionFolder(modelDir: string, config: JsonObject, given?: string): string {
+  if (given) return given;
+  const tower = config.mm_vision_tower;
+  if (typeof tower !== "string" || tower === "") throw modelError(`${modelDir}/config.json has no mm_vision_tower; pass the CLIP folder with --vision`);
+  const candidates = isAbsolute(tower) ? [tower] : [join(dirname(modelDir), tower), tower];
+  const found = candidates.find((dir) => existsSync(join(dir, "config.json")));
+  if (!found) throw modelError(`CLIP vision tower ${tower} is not a local folder (looked in ${candidates.join(", ")}); pass it with --vision`);
+  return found;
+}
+
+const INV_FREQ = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
+
+/**
+ * The rotary frequencies LLaVA-1.5 checkpoints store per layer (float16-rounded; the official model rotates with
+ * them), when present and all equal.
+ */
+function storedInverseFrequency(weights: WeightSource, config: LlamaConfig): Float32Array | undefined {
+  const keys = weights.keys().filter((key) => INV_FREQ.test(key));
+  if (keys.length === 0) return undefined;
+  const first = weights.read(keys[0]);
+  if (first.length !== config.headDim / 2) throw modelError(`${keys[0]} holds ${first.length} values; head size ${config.headDim} needs ${config.headDim / 2}`);
+  for (const key of keys.slice(1)) {
+    if (weights.read(key).some((v, i) => v !== first[i])) throw modelError(`the checkpoint's rotary_emb.inv_freq differ between layers (${keys[0]}, ${key})`);
+  }
+  return first;
+}
+
+function checkLlavaSettings(config: JsonObject, source: string): void {
+  if ((config.image_aspect_ratio ?? "pad") !== "pad") throw modelError(`${source}: image_aspect_ratio ${JSON.stringify(config.image_aspect_ratio)} is not supported (LLaVA-1.5 uses "pad")`);
+  if (config.mm_use_im_start_end === true) throw modelError(`${source}: mm_use_im_start_end is not supported (LLaVA-1.5 does not use it)`);
+}
+
+export async function loadLlava(modelDir: string, options: LlavaOptions = {}): Promise<LlavaModel> {
+  const configPath = join(modelDir, "config.json");
+  const json = readJsonObject(configPath);
+  checkLlavaSettings(json, configPath);
+  const tokenizer = LlamaTokenizer.fromDirectory(modelDir);
+  const eosTokenId = tokenizer.eosTokenId;
+  if (eosTokenId === null) throw modelError(`${modelDir}: the tokenizer has no eos_token`);
+  const visionDir = visionFolder(modelDir, json, options.vision);
+  let weights: WeightSource | undefined;
+  let clipWeights: WeightSource | undefined;
+  try {
+    weights = openWeights(modelDir);
+    clipWeights = openWeights(visionDir);
+    const config = readLlamaConfig(json, weights);
+    const settings = { selectLayer: 0, selectFeature: "patch" as const, withRegion: false, regionLevels: 1 };
+    const select = json.mm_vision_select_layer ?? -2;
+    if (!Number.isInteger(select)) throw modelError(`${configPath}: invalid "mm_vision_select_layer": ${JSON.stringify(select)}`);
+    if ((json.mm_vision_select_feature ?? "patch") !== "patch") throw modelError(`${configPath}: only mm_vision_select_feature "patch" is supported`);
+    settings.selectLayer = select as number;
+    const clipGraph = buildClipGraph(clipWeights, loadClipVisionConfig(visionDir), weights, settings, { traceHiddenStates: [] });
+    const grid = clipVisionShape(clipWeights).grid;
+    const decoderGraph = buildLlamaGraph(weights, config, {
+      precision: options.precision,
+      probe: { layers: "all", head: "n_heads-2" },
+      rotaryInverseFrequency: storedInverseFrequency(weights, config),
+    });
+    const session = { device: options.device };
+    const [clip, decoder] = await Promise.all([createSession(clipGraph.toBytes(), session), LlamaDecoder.create(decoderGraph.toBytes(), config, session)]);
+    const table = { data: readEmbeddingTable(weights, config), hidden: config.hiddenSize };
+    return {
+      tokenizer,
+      config,
+      decoder,
+      table,
+      clip,
+      clipPreprocess: loadClipPreprocessConfig(visionDir),
+      imageTokens: grid * grid,
+      grid,
+      eosTokenId,
+      release: async () => {
+        await Promise.all([clip.release(), decoder.release()]);
+      },
+    };
+  } finally {
+    weights?.close();
+    clipWeights?.close();
+  }
+}
+
+/** The image side of LLaVA-1.5: expand2square, CLIP preprocessing, CLIP features and the projector. */
+export interface LlavaImage {
+  square: RgbImage;
+  /** [3, S, S] CLIP input. */
+  pixelValues: Float32Array;
+  pixelSide: number;
+  /** [tokens, clip width]: CLIP hidden state at mm_vision_select_layer without CLS. */
+  patchFeatures: Float32Array;
+  /** [tokens, hidden]: the rows that replace `<image>`. */
+  imageFeatures: Float32Array;
+}
+
+export async function encodeLlavaImage(model: LlavaModel, image: RgbImage): Promise<LlavaImage> {
+  const square = expandToSquare(image, model.clipPreprocess.mean);
+  const { pixelValues } = preprocessClip(square, model.clipPreprocess);
+  const out = await model.clip.run({ pixel_values: new ort.Tensor("float32", pixelValues.data, pixelValues.dims) });
+  return {
+    square,
+    pixelValues: pixelValues.data,
+    pixelSide: pixelValues.dims[2],
+    patchFeatures: out.select_feature.data as Float32Array,
+    imageFeatures: out.image_features.data as Float32Array,
+  };
+}
+
+/** Prompt ids (BOS first, IMAGE_TOKEN_INDEX at the image) and where the image rows sit once expanded. */
+export function llavaPromptIds(model: LlavaModel, prompt: string): { ids: number[]; imageStart: number; imageEnd: number } {
+  const ids = tokenizerImageToken(prompt, model.tokenizer);
+  const imageStart = ids.indexOf(IMAGE_TOKEN_INDEX);
+  if (imageStart < 0) throw modelError("the LLaVA prompt has no image placeholder");
+  return { ids, imageStart, imageEnd: imageStart + model.imageTokens };
+}
