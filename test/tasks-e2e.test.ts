@@ -5,11 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary } from "./helpers/build-binary.ts";
 import { readNpy } from "../src/output/npy.ts";
+import schema from "../src/output/schema.json" with { type: "json" };
+import { validate } from "./output-schema-validator.ts";
 
 // Every task command end to end through the compiled binary: on the built-in demo model, and on the oracle's
 // checkpoint written by the official code (phrase/mask alignment against its teacher-forced answer).
 const oracle = join(import.meta.dir, "../../shared/oracle/tiny-a");
 const haveOracle = existsSync(join(oracle, "refs/index.json"));
+const aas = join(import.meta.dir, "../../shared/oracle-aas/tiny-a");
+const haveAas = existsSync(join(aas, "refs/index.json"));
 if (!haveOracle) console.warn("skipping oracle task checks: ../shared/oracle/tiny-a is absent");
 
 let work: string;
@@ -109,6 +113,7 @@ describe("task commands through the compiled binary", () => {
     expect(r.stderr).toContain("demo model");
     const doc = JSON.parse(readFileSync(join(work, "out-gcg/shapes.glamm.json"), "utf8"));
     expect(doc).toMatchObject({ schemaVersion: 1, task: "gcg", image: { width: 64, height: 48 } });
+    expect(validate(schema, doc)).toEqual([]);
     expect(JSON.parse(r.stdout.trim().split("\n")[0]).task).toBe("gcg");
     expect(readFileSync(join(work, "out-gcg/shapes.glamm.png")).subarray(1, 4).toString()).toBe("PNG");
     const lines = readFileSync(join(work, "out-gcg/results.jsonl"), "utf8").trim().split("\n");
@@ -198,6 +203,7 @@ describe("task commands through the compiled binary", () => {
     const r = glamm(["ground", join(oracle, "image.png"), "--model", join(oracle, "glamm"), "--text", answer, "--out", "o-ground", "--precision", "fp32", "--device", "cpu", "--json"]);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
+    expect(validate(schema, doc)).toEqual([]);
     expect(doc.segments.map((s: { phrase: string }) => s.phrase)).toEqual(["red square", "blue circle"]);
     for (const s of doc.segments) expect(doc.text.slice(s.start, s.end)).toBe(s.phrase);
     const ref = readNpy(join(oracle, "refs/gcg_tf/pred_masks_binary.npy"));
@@ -208,5 +214,22 @@ describe("task commands through the compiled binary", () => {
       const want = (ref.data as Uint8Array).subarray(i * h * w, (i + 1) * h * w);
       expect(iou(decodeCocoRle(s.mask.counts, h, w), want)).toBeGreaterThanOrEqual(0.999);
     });
+  });
+
+  test.skipIf(!haveAas)("gcg and ground with --backend attend on the official LLaVA/SAM checkpoints: points as the oracle", () => {
+    const common = ["--backend", "attend", "--model", join(aas, "llava-v1.5-tiny-a"), "--sam", join(aas, "sam_tiny.pth"), "--precision", "fp32", "--device", "cpu", "--json"];
+    const gcg = glamm(["gcg", join(aas, "image.png"), ...common, "--out", "o-aas", "--max-tokens", "16", "--heatmaps"]);
+    expect(gcg.code).toBe(0);
+    const doc = JSON.parse(gcg.stdout);
+    expect(doc.backend).toBe("attend");
+    expect(validate(schema, doc)).toEqual([]);
+    expect(doc.segments.length).toBeGreaterThan(0);
+    for (const s of doc.segments) expect(s.heatmap.values).toHaveLength(s.heatmap.size[0] * s.heatmap.size[1]);
+    expect(existsSync(join(work, "o-aas/image.heatmap-1.png"))).toBe(true);
+
+    const run = JSON.parse(readFileSync(join(aas, "refs/index.json"), "utf8")).runs.teacher_forced;
+    const ground = glamm(["ground", join(aas, "image.png"), ...common, "--out", "o-aas-ground", "--text", run.forced_answer]);
+    expect(ground.code).toBe(0);
+    expect(JSON.parse(ground.stdout).segments.map((s: { point: number[] }) => s.point)).toEqual(run.points);
   });
 });

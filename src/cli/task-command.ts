@@ -22,6 +22,11 @@ export abstract class TaskCommand extends Command {
   noCache = Option.Boolean("--no-cache", false, { description: "do not read or write the SAM embedding cache" });
   gallery = Option.Boolean("--gallery", false, { description: "also write index.html in the output folder" });
   json = Option.Boolean("--json", false, { description: "print results as JSON lines (the default when stdout is not a terminal)" });
+  backend = Option.String("--backend", "glamm", { description: "glamm, or attend (attend-and-segment on LLaVA-1.5: gcg, caption, ground)" });
+  sam = Option.String("--sam", { description: "attend: SAM checkpoint (.pth or Hugging Face folder; default: pulled sam-vit-h)" });
+  removeCorner = Option.Boolean("--remove-corner", false, { description: "attend: blank the four corner cells of every map (official option)" });
+  minScore = Option.String("--min-score", { description: "attend: drop phrases whose SAM score is below this" });
+  heatmaps = Option.Boolean("--heatmaps", false, { description: "attend: write each phrase's attention heatmap (PNG, and the raw map in the JSON)" });
 
   abstract readonly task: TaskInput["task"];
   /** The IMAGE arguments (files, folders, globs). */
@@ -48,6 +53,10 @@ export abstract class TaskCommand extends Command {
   async execute(): Promise<number> {
     const { runImageTask } = await import("../pipeline/run-command.ts");
     const { parseFormats } = await import("../output/write-result.ts");
+    const backend = parseChoice("--backend", this.backend, ["glamm", "attend"] as const);
+    if (backend === "attend" && !["gcg", "caption", "ground"].includes(this.task)) throw usageError(`--backend attend grounds gcg, caption and ground, not ${this.task}`);
+    const minScore = this.minScore === undefined ? undefined : Number(this.minScore);
+    if (minScore !== undefined && !Number.isFinite(minScore)) throw usageError(`--min-score must be a number, got "${this.minScore}"`);
     const failed = await runImageTask({
       images: this.imageArgs(),
       input: this.taskInput(),
@@ -63,6 +72,7 @@ export abstract class TaskCommand extends Command {
       gallery: this.gallery,
       json: this.json || !this.context.stdout.isTTY,
       stdout: this.context.stdout,
+      attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps } : undefined,
     });
     return failed > 0 ? ExitCode.input : ExitCode.ok;
   }

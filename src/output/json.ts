@@ -27,6 +27,9 @@ export interface GlammJsonSegment {
   mask: CompressedRle;
   bbox: [number, number, number, number];
   area: number;
+  point?: [number, number];
+  score?: number;
+  heatmap?: { size: [number, number]; values: number[] };
 }
 
 /** `image.path` is relative to the JSON file's directory (absolute when the image is on another drive). */
@@ -48,13 +51,15 @@ export function toGlammJson(result: TaskResult, jsonPath: string): GlammJson {
   const fromJson = relative(dirname(resolve(jsonPath)), resolve(result.image.path));
   const segments = result.segments.map((segment): GlammJsonSegment => {
     const rle = encodeMask(segment.mask, height, width);
-    return { phrase: segment.phrase, start: segment.start, end: segment.end, mask: compressedRle(rle), bbox: rleToBbox(rle), area: rleArea(rle) };
+    const extras = { ...(segment.point ? { point: segment.point } : {}), ...(segment.score !== undefined ? { score: segment.score } : {}), ...(segment.heatmap ? { heatmap: segment.heatmap } : {}) };
+    return { phrase: segment.phrase, start: segment.start, end: segment.end, mask: compressedRle(rle), bbox: rleToBbox(rle), area: rleArea(rle), ...extras };
   });
   return {
     schemaVersion: SCHEMA_VERSION,
     generator: `glamm ${version}`,
     image: { ...result.image, path: isAbsolute(fromJson) ? fromJson : toPosix(fromJson) },
     model: { ...result.model },
+    ...(result.backend ? { backend: result.backend } : {}),
     task: result.task,
     prompt: result.prompt,
     rawText: result.rawText,

@@ -25,6 +25,11 @@ export interface Segment {
   end: number;
   /** Binary mask, row-major, image height x width, nonzero = inside. */
   mask: Uint8Array;
+  /** Attend backend: the SAM point prompt (x, y in image pixels) and the kept mask's predicted IoU. */
+  point?: [number, number];
+  score?: number;
+  /** Attend backend with --heatmaps: the phrase's attention map over the image token grid, row-major. */
+  heatmap?: { size: [number, number]; values: number[] };
 }
 
 /** A region input in image pixels (x2, y2 exclusive edges, as drawn); `caption` is the model's description of it. */
@@ -40,6 +45,8 @@ export interface Box {
 export type Timings = Record<string, number>;
 
 export interface TaskResult {
+  /** Which system produced it: GLaMM's [SEG] masks, or attend-and-segment on a plain LLaVA. */
+  backend?: "glamm" | "attend";
   image: ImageInfo;
   model: ModelInfo;
   task: Task;

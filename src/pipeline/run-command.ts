@@ -2,7 +2,9 @@ import { join } from "node:path";
 import { ExitCode, GlammError, inputError } from "../cli/errors.ts";
 import { colorErr, notice, spinner, stderrIsTty } from "../cli/ui.ts";
 import { writeGallery } from "../output/gallery.ts";
-import type { ModelInfo } from "../output/result.ts";
+import { writeFileAtomic } from "../output/atomic.ts";
+import { renderHeatmap } from "../output/heatmap.ts";
+import type { ModelInfo, TaskResult } from "../output/result.ts";
 import { toGlammJson } from "../output/json.ts";
 import { writeResultText } from "../output/terminal.ts";
 import { writeResultFiles, type OutputFormat } from "../output/write-result.ts";
@@ -13,12 +15,15 @@ import type { SamplingOptions } from "./generate.ts";
 import { GlammModel } from "./glamm-model.ts";
 import { resolveModel } from "./sources.ts";
 import { chat } from "./chat.ts";
-import { ImageSession, runTask, type TaskInput } from "./tasks.ts";
+import { resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
+import { ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
 
 export interface ImageTaskOptions extends ModelOptions {
   images: string[];
   input: TaskInput;
   out: string;
+  /** Set for `--backend attend` (attend-and-segment on LLaVA-1.5); absent for GLaMM. */
+  attend?: Omit<AttendSettings, "device" | "precision" | "maxTokens" | "model" | "vision">;
   formats: OutputFormat[];
   maxTokens: number;
   sampling?: SamplingOptions;
@@ -64,12 +69,12 @@ function progressLine(done: number, total: number, started: number): string {
 export async function runImageTask(options: ImageTaskOptions): Promise<number> {
   const items = expandInputs(options.images, options.out);
   if (items.length === 0) throw inputError("no images given");
-  const { model, info } = await loadModel(options, options.input.task);
+  const backend = options.attend ? await attendBackend(options) : await glammBackend(options);
   const log = new BatchLog(options.out);
-  const key = runKey({ input: options.input, model: model.manifest.fingerprint, precision: info.precision, maxTokens: options.maxTokens, sampling: options.sampling ?? null, formats: options.formats });
+  const key = runKey({ input: options.input, backend: backend.key, maxTokens: options.maxTokens, sampling: options.sampling ?? null, formats: options.formats, attend: options.attend ?? null });
   const started = performance.now();
   const batch = items.length > 1;
-  const streaming = !options.json && !batch && options.stdout.isTTY;
+  const streaming = !options.json && !batch && Boolean(options.stdout.isTTY);
   // Ctrl-C finishes the image in hand (its files and results line) and stops; a second Ctrl-C aborts at once.
   const stop = new AbortController();
   const onInterrupt = () => {
@@ -83,15 +88,18 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
       signal: stop.signal,
       prepare: (item) => ImageSession.decode(item.path),
       run: async (item, decoded) => {
-        const session = await ImageSession.open(model, decoded);
-        const settings = { maxTokens: options.maxTokens, sampling: options.sampling, onText: streaming ? (t: string) => process.stderr.write(colorErr.dim(t)) : undefined };
-        const result = await runTask(session, options.input, settings, info);
+        const result = await backend.run(decoded, streaming);
         if (streaming) process.stderr.write("\n");
         const outputs = await writeResultFiles(result, decoded.image, item.stem, options.formats, join(options.out, "glamm-eval"));
+        for (const [i, segment] of result.segments.entries()) {
+          if (!segment.heatmap) continue;
+          writeFileAtomic(`${item.stem}.heatmap-${i + 1}.png`, await renderHeatmap(decoded.image, segment.heatmap.values, segment.heatmap.size[0]));
+          outputs.push(`${item.stem}.heatmap-${i + 1}.png`);
+        }
         const record = toGlammJson(result, `${item.stem}.glamm.json`);
         if (options.json) options.stdout.write(`${JSON.stringify(record)}\n`);
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
-        return { outputs, result: { text: result.text, segments: result.segments.length, samCacheHit: session.encoded.samCacheHit } };
+        return { outputs, result: { text: result.text, segments: result.segments.length } };
       },
       onProgress: (done, total) => batch && stderrIsTty() && process.stderr.write(`\r\x1b[K${progressLine(done, total, started)}${done === total ? "\n" : ""}`),
       onError: (item, error) => notice(`${item.path}: ${error.message} (skipped)`),
@@ -103,8 +111,45 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
     return outcome.failed.length;
   } finally {
     process.off("SIGINT", onInterrupt);
-    await model.release();
+    await backend.release();
   }
+}
+
+interface Backend {
+  /** What identifies the model for resuming (results of another model are not reused). */
+  key: string;
+  run(decoded: DecodedImage, streaming: boolean): Promise<TaskResult>;
+  release(): Promise<void>;
+}
+
+async function glammBackend(options: ImageTaskOptions): Promise<Backend> {
+  const { model, info } = await loadModel(options, options.input.task);
+  return {
+    key: `${model.manifest.fingerprint}-${info.precision}`,
+    run: async (decoded, streaming) => {
+      const session = await ImageSession.open(model, decoded);
+      const settings = { maxTokens: options.maxTokens, sampling: options.sampling, onText: streaming ? (t: string) => process.stderr.write(colorErr.dim(t)) : undefined };
+      return runTask(session, options.input, settings, info);
+    },
+    release: () => model.release(),
+  };
+}
+
+/** Attend-and-segment loads LLaVA and SAM per image (its runner owns them); fine for a few images, slow for many. */
+async function attendBackend(options: ImageTaskOptions): Promise<Backend> {
+  const device = parseDevice(options.device);
+  const precision = choosePrecision(options.precision, device);
+  const llava = resolveLlava(options.model);
+  const settings: AttendSettings = { ...options.attend!, model: llava, vision: options.vision, device, precision, maxTokens: options.maxTokens };
+  const info = { id: llava, revision: "local", precision };
+  return {
+    key: `attend-${llava}-${resolveSam(options.attend!.sam)}-${precision}`,
+    run: async (decoded) => {
+      const result = await runAttendTask(decoded.path, options.input, settings, info);
+      return { ...result, image: { ...result.image, sha256: decoded.sha256 } };
+    },
+    release: async () => {},
+  };
 }
 
 export interface ChatOptions extends ModelOptions {
