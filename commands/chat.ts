@@ -33,7 +33,7 @@ export default class ChatCommand extends Command {
       out: this.out,
       maxTokens: parseCount("--max-tokens", this.maxTokens, 1),
       cache: !this.noCache,
-      json: this.json || !this.context.stdout.isTTY,
+      json: this.json || !(this.context.stdout as NodeJS.WriteStream).isTTY,
       stdout: this.context.stdout,
       stdin: this.context.stdin,
     });

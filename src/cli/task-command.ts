@@ -70,7 +70,7 @@ export abstract class TaskCommand extends Command {
       sampling: this.sampling(),
       cache: !this.noCache,
       gallery: this.gallery,
-      json: this.json || !this.context.stdout.isTTY,
+      json: this.json || !(this.context.stdout as NodeJS.WriteStream).isTTY,
       stdout: this.context.stdout,
       attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps } : undefined,
     });
