@@ -1,7 +1,8 @@
 import { Command, Option } from "clipanion";
+import { ModelCommand } from "../src/cli/model-command.ts";
 import { parseChoice, parseCount } from "../src/cli/parse.ts";
 
-export default class ChatCommand extends Command {
+export default class ChatCommand extends ModelCommand {
   static paths = [["chat"]];
   static usage = Command.Usage({
     description: "talk about one image: multi-turn, grounded answers, an overlay saved per turn",
@@ -13,14 +14,7 @@ export default class ChatCommand extends Command {
   });
 
   image = Option.String({ required: true, name: "image" });
-  model = Option.String("--model", { description: "installed model, Hub repo id, checkpoint folder, or demo" });
-  vision = Option.String("--vision", { description: "CLIP tower folder" });
-  device = Option.String("--device", { description: "auto, cpu or cuda" });
-  precision = Option.String("--precision", "auto", { description: "auto, fp32, fp16 or int4" });
   out = Option.String("--out", "glamm-out", { description: "where each turn's overlay and JSON go" });
-  maxTokens = Option.String("--max-tokens", "512", { description: "most new tokens per answer" });
-  noCache = Option.Boolean("--no-cache", false, { description: "bypass the SAM embedding cache" });
-  json = Option.Boolean("--json", false, { description: "print each answer as a JSON line" });
 
   async execute(): Promise<number> {
     const { runChat } = await import("../src/pipeline/run-command.ts");

@@ -4,6 +4,7 @@ import { loadClipPreprocessConfig } from "../src/image/clip-config.ts";
 import { decodeImageFile } from "../src/image/decode.ts";
 import { preprocessClip, preprocessSam } from "../src/image/preprocess.ts";
 import { readNpy } from "../src/output/npy.ts";
+import { expectWithin } from "./helpers/tolerance.ts";
 
 // The official GLaMM pipeline's own outputs for tiny-a/image.png (see ../shared/oracle/README.md).
 const ORACLE = "../shared/oracle/tiny-a";
@@ -11,14 +12,7 @@ const present = existsSync(`${ORACLE}/refs/index.json`);
 if (!present) console.warn(`skipping image oracle tests: ${ORACLE} not found`);
 
 function within(actual: Float32Array, file: string, pick: (i: number) => number = (i) => i) {
-  const ref = readNpy(file).data as Float32Array;
-  let maxRef = 0;
-  let worst = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-    worst = Math.max(worst, Math.abs(actual[pick(i)] - ref[i]));
-  }
-  expect(worst).toBeLessThanOrEqual(1e-4 * (1 + maxRef));
+  expectWithin(actual, readNpy(file).data as Float32Array, pick);
 }
 
 function equalBytes(actual: Uint8Array, file: string) {

@@ -4,6 +4,7 @@ import * as ort from "onnxruntime-node";
 import { buildMaskDecoder } from "../src/models/mask-decoder.ts";
 import { samConfigFrom } from "../src/models/sam-common.ts";
 import { buildSamEncoder } from "../src/models/sam-encoder.ts";
+import { expectWithin } from "./helpers/tolerance.ts";
 import { readNpy } from "../src/output/npy.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../src/pipeline/masks.ts";
 import { openWeights } from "../src/weights/index.ts";
@@ -19,16 +20,6 @@ const SEG_CASES = ["gcg_tf", "refseg_tf"];
 
 const float32 = (file: string) => readNpy(file).data as Float32Array;
 
-/** |actual[pick(i)] − ref[i]| ≤ 1e-4·(1 + max|ref|) for every reference element. */
-function expectWithin(actual: Float32Array, ref: Float32Array, pick: (i: number) => number = (i) => i) {
-  let maxRef = 0;
-  let worst = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-    worst = Math.max(worst, Math.abs(actual[pick(i)] - ref[i]));
-  }
-  expect(worst).toBeLessThanOrEqual(1e-4 * (1 + maxRef));
-}
 
 /** Index into [planes, height, width] of element i of the [planes, ⌈h/step⌉, ⌈w/step⌉] subsample starting at (top, left). */
 function subsample(height: number, width: number, step: number, rows: number, cols: number, top = 0, left = 0) {

@@ -1,27 +1,21 @@
-import { Command, Option } from "clipanion";
+import { Option } from "clipanion";
 import type { TaskInput } from "../pipeline/tasks.ts";
 import { ExitCode, usageError } from "./errors.ts";
+import { ModelCommand } from "./model-command.ts";
 import { parseChoice, parseCount } from "./parse.ts";
 
 /**
  * Options every image task shares (model, device, outputs, generation) and the batch loop that runs the task over
  * files, folders and globs. Subclasses say which task and what input it takes.
  */
-export abstract class TaskCommand extends Command {
-  model = Option.String("--model", { description: "installed model name, Hub repo id, checkpoint folder, or `demo` (default: the task's pulled model, else the demo)" });
-  vision = Option.String("--vision", { description: "CLIP tower folder (default: from the checkpoint's config)" });
-  device = Option.String("--device", { description: "auto (default, or GLAMM_DEVICE), cpu or cuda" });
-  precision = Option.String("--precision", "auto", { description: "auto (fp16 on CUDA, int4 on CPU), fp32, fp16 or int4" });
+export abstract class TaskCommand extends ModelCommand {
   out = Option.String("--out", "glamm-out", { description: "output folder; outputs mirror the input tree" });
   format = Option.String("--format", "png,json", { description: "comma-separated: png (overlay), json, glamm-eval (official GCG eval file)" });
-  maxTokens = Option.String("--max-tokens", "512", { description: "most new tokens per answer" });
   seed = Option.String("--seed", { description: "sample with this seed instead of greedy decoding" });
   temperature = Option.String("--temperature", { description: "sampling temperature (implies sampling)" });
   topP = Option.String("--top-p", { description: "nucleus sampling threshold" });
   topK = Option.String("--top-k", { description: "sample among the k most likely tokens" });
-  noCache = Option.Boolean("--no-cache", false, { description: "do not read or write the SAM embedding cache" });
   gallery = Option.Boolean("--gallery", false, { description: "also write index.html in the output folder" });
-  json = Option.Boolean("--json", false, { description: "print results as JSON lines (the default when stdout is not a terminal)" });
   backend = Option.String("--backend", "glamm", { description: "glamm, or attend (attend-and-segment on LLaVA-1.5: gcg, caption, ground)" });
   sam = Option.String("--sam", { description: "attend: SAM checkpoint (.pth or Hugging Face folder; default: pulled sam-vit-h)" });
   removeCorner = Option.Boolean("--remove-corner", false, { description: "attend: blank the four corner cells of every map (official option)" });

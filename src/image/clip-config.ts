@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readJsonObject } from "../util/json.ts";
 import { modelError } from "../cli/errors.ts";
 import type { ResampleFilter } from "./resample.ts";
 
@@ -72,12 +72,5 @@ export function parseClipPreprocessConfig(json: Json, source: string): ClipPrepr
 /** Reads `<visionDir>/preprocessor_config.json`. */
 export function loadClipPreprocessConfig(visionDir: string): ClipPreprocessConfig {
   const path = join(visionDir, "preprocessor_config.json");
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, "utf8"));
-  } catch (error) {
-    throw modelError(`cannot read ${path}: ${(error as Error).message}`);
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) throw modelError(`${path}: not a JSON object`);
-  return parseClipPreprocessConfig(json as Json, path);
+  return parseClipPreprocessConfig(readJsonObject(path), path);
 }

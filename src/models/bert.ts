@@ -2,8 +2,8 @@
  * A Hugging Face BertModel encoder as an ONNX graph that outputs the mean of last_hidden_state over all tokens:
  * the sentence embedding of GLaMM's GCG recall (eval/gcg/evaluate.py get_bert_embedding).
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readJsonObject } from "../util/json.ts";
 import { modelError } from "../cli/errors.ts";
 import { mergeHeads, scaledDotProductAttention, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
@@ -50,14 +50,7 @@ export function parseBertConfig(json: Json, source: string): BertConfig {
 
 export function loadBertConfig(dir: string): BertConfig {
   const path = join(dir, "config.json");
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, "utf8"));
-  } catch (error) {
-    throw modelError(`cannot read ${path}: ${(error as Error).message}`);
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) throw modelError(`${path}: not a JSON object`);
-  return parseBertConfig(json as Json, path);
+  return parseBertConfig(readJsonObject(path), path);
 }
 
 /**

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readJsonObject } from "../util/json.ts";
 import { modelError } from "../cli/errors.ts";
 import { mergeHeads, scaledDotProductAttention, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
@@ -31,16 +31,6 @@ export interface ClipVisionShape {
 
 type Json = Record<string, unknown>;
 
-function readJson(path: string): Json {
-  try {
-    const value: unknown = JSON.parse(readFileSync(path, "utf8"));
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
-    return value as Json;
-  } catch (error) {
-    throw modelError(`cannot read ${path}: ${(error as Error).message}`);
-  }
-}
-
 function numberField(json: Json, key: string, fallback: number, source: string, integer: boolean): number {
   const value = json[key] ?? fallback;
   if (typeof value !== "number" || !(integer ? Number.isInteger(value) && value > 0 : value > 0)) {
@@ -65,7 +55,7 @@ export function parseClipVisionConfig(json: Json, source: string): ClipVisionCon
 
 export function loadClipVisionConfig(dir: string): ClipVisionConfig {
   const path = join(dir, "config.json");
-  return parseClipVisionConfig(readJson(path), path);
+  return parseClipVisionConfig(readJsonObject(path), path);
 }
 
 export function clipVisionShape(weights: WeightSource): ClipVisionShape {
