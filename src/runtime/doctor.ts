@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, statfsSync } from "node:fs";
+import { existsSync, statfsSync } from "node:fs";
+import { installedRecords, isIntact } from "../hub/store.ts";
 import { dirname } from "node:path";
 import sharp from "sharp";
 import { version } from "../version.ts";
@@ -26,10 +27,6 @@ function nearestExisting(path: string): string {
   return dir;
 }
 
-function installedModels(home: string): string[] {
-  const dir = `${home}/models`;
-  return existsSync(dir) ? readdirSync(dir).sort() : [];
-}
 
 export async function doctor(): Promise<DoctorReport> {
   const home = glammHome();
@@ -48,7 +45,7 @@ export async function doctor(): Promise<DoctorReport> {
     executable: { path: process.execPath, compiled: isCompiled() },
     paths: { home, runtime: runtimeDir(), onnxruntimeLibraries: ortDir },
     providers: { cpu: { available: true }, cuda: cudaStatus(ortDir) },
-    models: installedModels(home),
+    models: installedRecords().map((r) => `${r.name}${isIntact(r) ? "" : " (damaged: pull again)"}`),
     disk: { path: disk, freeBytes: fs.bavail * fs.bsize },
     checks,
   };
