@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { GlammError } from "../cli/errors.ts";
 import { notice } from "../cli/ui.ts";
 import { registerConverter } from "../hub/converters.ts";
 import { installedRecords, readInstallRecord, type InstallRecord } from "../hub/store.ts";
@@ -17,7 +18,8 @@ const isGlamm = (record: InstallRecord): boolean => {
 /**
  * After `glamm pull`, converts every installed GLaMM checkpoint touched by the install (the model itself, or the
  * models whose vision tower was just installed) into ONNX graphs at this machine's default precision, so the first
- * task runs at once. A GLaMM model is converted once its vision tower is installed too.
+ * task runs at once. A GLaMM model is converted once its vision tower is installed too; a checkpoint that cannot be
+ * converted stays installed, with a notice (the first task run reports the same error).
  */
 registerConverter({
   name: "glamm-onnx",
@@ -28,7 +30,13 @@ registerConverter({
       const vision = model.dependencies[0] ? readInstallRecord(model.dependencies[0]) : undefined;
       if (!vision) continue;
       const precision = choosePrecision("auto", "auto");
-      await ensureConverted({ glamm: model.dir, clip: vision.dir }, { precision, onProgress: (m) => notice(`${model.name}: ${m}`) });
+      try {
+        await ensureConverted({ glamm: model.dir, clip: vision.dir }, { precision, onProgress: (m) => notice(`${model.name}: ${m}`) });
+      } catch (error) {
+        // The files are installed and verified; a checkpoint glamm cannot convert is reported, not uninstalled.
+        if (!(error instanceof GlammError)) throw error;
+        notice(`${model.name}: installed but not converted: ${error.message}`);
+      }
     }
   },
 });
