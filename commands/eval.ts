@@ -1,10 +1,12 @@
 import { Command, Option } from "clipanion";
 import { usageError } from "../src/cli/errors.ts";
 import { notice } from "../src/cli/ui.ts";
-import { BertPhraseEncoder } from "../src/eval/bert.ts";
-import { loadMeteorResources } from "../src/eval/meteor/data.ts";
 import { EXACT_MATCH_DESCRIPTION, formatMetricsTable, runGcgEvaluation, runRefsegEvaluation, runRegionCaptionEvaluation, type EvalRecord } from "../src/eval/run.ts";
-import { parseDevice } from "../src/runtime/ort.ts";
+
+async function loadBert(dir: string, device: string | undefined) {
+  const [{ BertPhraseEncoder }, { parseDevice }] = await Promise.all([import("../src/eval/bert.ts"), import("../src/runtime/ort.ts")]);
+  return BertPhraseEncoder.load(dir, { device: parseDevice(device) });
+}
 
 function print(command: EvalCommand, record: EvalRecord): void {
   const { json, perImage } = command;
@@ -44,8 +46,9 @@ export class EvalGcgCommand extends EvalCommand {
 
   async execute(): Promise<number> {
     if (this.split !== "val" && this.split !== "test") throw usageError(`--split must be val or test, not ${this.split}`);
-    const meteor = this.meteorData ? loadMeteorResources(this.meteorData) : undefined;
-    const encoder = this.bert ? await BertPhraseEncoder.load(this.bert, { device: parseDevice(this.device) }) : undefined;
+    const meteor = this.meteorData ? (await import("../src/eval/meteor/data.ts")).loadMeteorResources(this.meteorData) : undefined;
+    // Loaded only when asked for: the BERT encoder brings in onnxruntime, which `glamm --help` never needs.
+    const encoder = this.bert ? await loadBert(this.bert, this.device) : undefined;
     if (!encoder) notice(`recall used ${EXACT_MATCH_DESCRIPTION}; pass --bert DIR for the official similarity`);
     try {
       const similarity = encoder ? { similarity: encoder.similarity, similarityDescription: `BERT mean-pooled cosine (${this.bert})` } : {};
@@ -82,7 +85,8 @@ export class EvalRegcapCommand extends EvalCommand {
   meteorData = meteorDataOption();
 
   async execute(): Promise<number> {
-    print(this, runRegionCaptionEvaluation(this.results, this.gt, this.meteorData ? loadMeteorResources(this.meteorData) : undefined));
+    const meteor = this.meteorData ? (await import("../src/eval/meteor/data.ts")).loadMeteorResources(this.meteorData) : undefined;
+    print(this, runRegionCaptionEvaluation(this.results, this.gt, meteor));
     return 0;
   }
 }

@@ -1,7 +1,6 @@
 import { Command, Option } from "clipanion";
 import { formatBytes, ProgressReporter } from "../src/hub/progress.ts";
 import { pullModel, type PullResult } from "../src/hub/store.ts";
-import "../src/pipeline/pull-converter.ts";
 
 export default class PullCommand extends Command {
   static paths = [["pull"]];
@@ -29,6 +28,7 @@ export default class PullCommand extends Command {
     const controller = new AbortController();
     const interrupt = () => controller.abort();
     process.once("SIGINT", interrupt);
+    await import("../src/pipeline/pull-converter.ts"); // registers the ONNX conversion; loads onnxruntime only here
     const progress = new ProgressReporter({ stream: this.context.stderr, label: this.name });
     try {
       const results = await pullModel(this.name, {

@@ -1,5 +1,5 @@
 import { Chalk } from "chalk";
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 
 /** Colours and spinners only on a terminal; NO_COLOR (any value) turns colours off. */
 export const stderrIsTty = (): boolean => Boolean(process.stderr.isTTY);
@@ -14,12 +14,35 @@ export function notice(message: string): void {
   process.stderr.write(`${colorErr.yellow("glamm:")} ${message}\n`);
 }
 
-/** A spinner on a TTY; a plain line on stderr otherwise, so logs of scripted runs stay readable. */
-export function spinner(text: string): Pick<Ora, "succeed" | "fail" | "stop"> & { update(text: string): void } {
+export interface Spinner {
+  update(text: string): void;
+  stop(): void;
+}
+
+/**
+ * A spinner on a TTY (ora, loaded on first use so start-up stays fast); a plain line on stderr otherwise, so logs of
+ * scripted runs stay readable.
+ */
+export function spinner(text: string): Spinner {
   if (!stderrIsTty()) {
     process.stderr.write(`${text}\n`);
-    return { succeed: () => undefined as never, fail: () => undefined as never, stop: () => undefined as never, update: () => {} };
+    return { update: () => {}, stop: () => {} };
   }
-  const s = ora({ text, stream: process.stderr, color: colorEnabled(process.stderr) ? "cyan" : undefined }).start();
-  return { succeed: (t) => s.succeed(t), fail: (t) => s.fail(t), stop: () => s.stop(), update: (t) => (s.text = t) };
+  let current = text;
+  let stopped = false;
+  let live: Ora | undefined;
+  void import("ora").then(({ default: ora }) => {
+    if (stopped) return;
+    live = ora({ text: current, stream: process.stderr, color: colorEnabled(process.stderr) ? "cyan" : undefined }).start();
+  });
+  return {
+    update: (t) => {
+      current = t;
+      if (live) live.text = t;
+    },
+    stop: () => {
+      stopped = true;
+      live?.stop();
+    },
+  };
 }
