@@ -232,4 +232,25 @@ describe("task commands through the compiled binary", () => {
     expect(ground.code).toBe(0);
     expect(JSON.parse(ground.stdout).segments.map((s: { point: number[] }) => s.point)).toEqual(run.points);
   });
+
+  test.skipIf(!haveAas)("chat with --backend attend: two grounded turns, files per turn, /box refused in one line", () => {
+    const args = ["chat", join(aas, "image.png"), "--backend", "attend", "--model", join(aas, "llava-v1.5-tiny-a"), "--sam", join(aas, "sam_tiny.pth")];
+    const r = glamm([...args, "--precision", "fp32", "--device", "cpu", "--max-tokens", "12", "--heatmaps", "--out", "o-aas-chat"], "Describe the image in detail.\n/box 1,1,20,20\nWhat else?\n");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("glamm: /box is not supported with the attend backend");
+    const docs = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(docs.map((d) => [d.backend, d.task, d.prompt])).toEqual([["attend", "chat", "Describe the image in detail."], ["attend", "chat", "What else?"]]);
+    for (const doc of docs) {
+      expect(validate(schema, doc)).toEqual([]);
+      expect(doc.segments.length).toBeGreaterThan(0);
+      for (const s of doc.segments) expect(s.point).toHaveLength(2);
+    }
+    const files = readdirSync(join(work, "o-aas-chat"));
+    for (const turn of [1, 2]) {
+      expect(files).toContain(`image.turn${turn}.glamm.png`);
+      expect(files).toContain(`image.turn${turn}.glamm.json`);
+      const heatmaps = files.filter((f) => f.startsWith(`image.turn${turn}.heatmap-`));
+      expect(heatmaps).toHaveLength(docs[turn - 1].segments.length);
+    }
+  });
 });

@@ -15,13 +15,31 @@ export interface ChatIo {
   onAnswer(result: TaskResult, turn: number): Promise<string | void>;
 }
 
+/** What answers a chat: GLaMM ([SEG] masks) or attend-and-segment. */
+export interface ChatBackend {
+  /** Answers the last turn (earlier ones carry their answers); `raw` is the answer the next prompts repeat. */
+  answer(turns: Turn[], boxes: PixelBox[]): Promise<{ raw: string; result: TaskResult }>;
+  /** Throws a GlammError when /box cannot add this region. */
+  checkBox(box: PixelBox): void;
+}
+
+/** GLaMM answers: the whole conversation, boxes included, is the prompt; its [SEG]s give the masks. */
+export function glammChat(session: ImageSession, settings: GenerationSettings, model: ModelInfo): ChatBackend {
+  return {
+    checkBox: (box) => session.checkBoxes([box]),
+    answer: async (turns, boxes) => {
+      const answer = await session.ask(turns, settings, boxes);
+      const parsed = parseAnswer(answer.raw);
+      const { segments } = groundAnswer(parsed, answer.masks);
+      return { raw: answer.raw, result: session.result("chat", turns[turns.length - 1].user, answer.raw, segments, parsed.text, model) };
+    },
+  };
+}
+
 const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /reset starts over; /quit ends";
 
-/**
- * A multi-turn conversation about one image: every answer is grounded (masks for its [SEG]s) and the whole
- * conversation, boxes included, is the prompt of the next turn. Reads lines until EOF or /quit.
- */
-export async function chat(session: ImageSession, settings: GenerationSettings, model: ModelInfo, io: ChatIo): Promise<number> {
+/** A multi-turn conversation about one image, every answer grounded by `backend`. Reads lines until EOF or /quit. */
+export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
   const turns: Turn[] = [];
   const boxes: PixelBox[] = [];
   let pending: PixelBox[] = [];
@@ -40,7 +58,7 @@ export async function chat(session: ImageSession, settings: GenerationSettings, 
         io.prompt("conversation cleared\n");
       } else if (line.startsWith("/box")) {
         const box = parseBox(line.slice(4).trim());
-        session.checkBoxes([box]);
+        backend.checkBox(box);
         pending.push(box);
         io.prompt(`region ${boxes.length + pending.length} added; refer to it with <bbox>\n`);
       } else if (line.startsWith("/")) io.prompt(`unknown command ${line.split(" ")[0]}; ${HELP}\n`);
@@ -51,11 +69,8 @@ export async function chat(session: ImageSession, settings: GenerationSettings, 
         boxes.push(...pending);
         pending = [];
         turns.push({ user: message });
-        const answer = await session.ask(turns, settings, boxes);
-        turns[turns.length - 1] = { user: message, assistant: answer.raw };
-        const parsed = parseAnswer(answer.raw);
-        const { segments } = groundAnswer(parsed, answer.masks);
-        const result = session.result("chat", message, answer.raw, segments, parsed.text, model);
+        const { raw, result } = await backend.answer(turns, boxes);
+        turns[turns.length - 1] = { user: message, assistant: raw };
         const note = await io.onAnswer(result, ++answered);
         if (note) io.prompt(`${note}\n`);
       }

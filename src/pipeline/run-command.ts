@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { ExitCode, GlammError, inputError } from "../cli/errors.ts";
 import { colorErr, notice, spinner, stderrIsTty } from "../cli/ui.ts";
+import type { RgbImage } from "../image/rgb-image.ts";
 import { writeGallery } from "../output/gallery.ts";
 import { writeFileAtomic } from "../output/atomic.ts";
 import { renderHeatmap } from "../output/heatmap.ts";
@@ -14,8 +15,9 @@ import { choosePrecision, type Precision } from "./convert.ts";
 import type { SamplingOptions } from "./generate.ts";
 import { GlammModel } from "./glamm-model.ts";
 import { resolveModel } from "./sources.ts";
-import { chat } from "./chat.ts";
-import { resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
+import { chat, glammChat, type ChatBackend } from "./chat.ts";
+import { AttendModel } from "./attend/session.ts";
+import { attendChat, resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
 import { ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
 
 export interface ImageTaskOptions extends ModelOptions {
@@ -23,7 +25,7 @@ export interface ImageTaskOptions extends ModelOptions {
   input: TaskInput;
   out: string;
   /** Set for `--backend attend` (attend-and-segment on LLaVA-1.5); absent for GLaMM. */
-  attend?: Omit<AttendSettings, "device" | "precision" | "maxTokens" | "model" | "vision">;
+  attend?: AttendSettings;
   formats: OutputFormat[];
   maxTokens: number;
   sampling?: SamplingOptions;
@@ -91,11 +93,7 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
         const result = await backend.run(decoded, streaming);
         if (streaming) process.stderr.write("\n");
         const outputs = await writeResultFiles(result, decoded.image, item.stem, options.formats, join(options.out, "glamm-eval"));
-        for (const [i, segment] of result.segments.entries()) {
-          if (!segment.heatmap) continue;
-          writeFileAtomic(`${item.stem}.heatmap-${i + 1}.png`, await renderHeatmap(decoded.image, segment.heatmap.values, segment.heatmap.size[0]));
-          outputs.push(`${item.stem}.heatmap-${i + 1}.png`);
-        }
+        outputs.push(...(await writeHeatmaps(result, decoded.image, item.stem)));
         const record = toGlammJson(result, `${item.stem}.glamm.json`);
         if (options.json) options.stdout.write(`${JSON.stringify(record)}\n`);
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
@@ -135,20 +133,40 @@ async function glammBackend(options: ImageTaskOptions): Promise<Backend> {
   };
 }
 
-/** Attend-and-segment loads LLaVA and SAM per image (its runner owns them); fine for a few images, slow for many. */
-async function attendBackend(options: ImageTaskOptions): Promise<Backend> {
+/** The attend backend's heatmap pictures (segments with a heatmap): STEM.heatmap-N.png; returns the files written. */
+async function writeHeatmaps(result: TaskResult, image: RgbImage, stem: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const [i, segment] of result.segments.entries()) {
+    if (!segment.heatmap) continue;
+    writeFileAtomic(`${stem}.heatmap-${i + 1}.png`, await renderHeatmap(image, segment.heatmap.values, segment.heatmap.size[0]));
+    files.push(`${stem}.heatmap-${i + 1}.png`);
+  }
+  return files;
+}
+
+/** Loads LLaVA-1.5 and SAM for `--backend attend`, with progress on a terminal. */
+async function loadAttend(options: ModelOptions, sam: string | undefined): Promise<{ model: AttendModel; info: ModelInfo; key: string }> {
   const device = parseDevice(options.device);
   const precision = choosePrecision(options.precision, device);
   const llava = resolveLlava(options.model);
-  const settings: AttendSettings = { ...options.attend!, model: llava, vision: options.vision, device, precision, maxTokens: options.maxTokens };
-  const info = { id: llava, revision: "local", precision };
+  const samPath = resolveSam(sam);
+  const progress = spinner("loading LLaVA and SAM");
+  try {
+    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision });
+    return { model, info: { id: llava, revision: "local", precision }, key: `attend-${llava}-${samPath}-${precision}` };
+  } finally {
+    progress.stop();
+  }
+}
+
+/** Attend-and-segment: LLaVA and SAM loaded once for the batch, each image encoded once. */
+async function attendBackend(options: ImageTaskOptions): Promise<Backend> {
+  const settings = { ...options.attend!, maxTokens: options.maxTokens };
+  const { model, info, key } = await loadAttend(options, settings.sam);
   return {
-    key: `attend-${llava}-${resolveSam(options.attend!.sam)}-${precision}`,
-    run: async (decoded) => {
-      const result = await runAttendTask(decoded.path, options.input, settings, info);
-      return { ...result, image: { ...result.image, sha256: decoded.sha256 } };
-    },
-    release: async () => {},
+    key,
+    run: (decoded) => runAttendTask(model, decoded, options.input, settings, info),
+    release: () => model.release(),
   };
 }
 
@@ -159,26 +177,51 @@ export interface ChatOptions extends ModelOptions {
   json: boolean;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: NodeJS.ReadableStream;
+  /** Set for `--backend attend`; absent for GLaMM. */
+  attend?: AttendSettings;
 }
 
-/** `glamm chat`: one image, many turns; each turn's overlay and JSON are saved as NAME.turnN.glamm.*. */
-export async function runChat(options: ChatOptions): Promise<void> {
-  const [item] = expandInputs([options.image], options.out);
-  const decoded = await ImageSession.decode(item.path);
+/** The chat's answerer for the chosen backend and what frees its model. */
+async function openChat(options: ChatOptions, decoded: DecodedImage): Promise<{ backend: ChatBackend; release(): Promise<void> }> {
+  if (options.attend) {
+    const { model, info } = await loadAttend(options, options.attend.sam);
+    try {
+      const image = await model.openImage(decoded.image);
+      return { backend: attendChat(image, decoded, { ...options.attend, maxTokens: options.maxTokens }, info), release: () => model.release() };
+    } catch (error) {
+      await model.release();
+      throw error;
+    }
+  }
   const { model, info } = await loadModel(options, "chat");
   try {
     const session = await ImageSession.open(model, decoded);
-    await chat(session, { maxTokens: options.maxTokens }, info, {
+    return { backend: glammChat(session, { maxTokens: options.maxTokens }, info), release: () => model.release() };
+  } catch (error) {
+    await model.release();
+    throw error;
+  }
+}
+
+/** `glamm chat`: one image, many turns; each turn's overlay and JSON are saved as NAME.turnN.glamm.* (and heatmaps). */
+export async function runChat(options: ChatOptions): Promise<void> {
+  const [item] = expandInputs([options.image], options.out);
+  const decoded = await ImageSession.decode(item.path);
+  const { backend, release } = await openChat(options, decoded);
+  try {
+    await chat(backend, {
       input: options.stdin,
       prompt: (text) => process.stderr.write(text),
       onAnswer: async (result, turn) => {
-        const outputs = await writeResultFiles(result, decoded.image, `${item.stem}.turn${turn}`, ["png", "json"], "");
-        if (options.json) options.stdout.write(`${JSON.stringify(toGlammJson(result, `${item.stem}.turn${turn}.glamm.json`))}\n`);
+        const stem = `${item.stem}.turn${turn}`;
+        const outputs = await writeResultFiles(result, decoded.image, stem, ["png", "json"], "");
+        outputs.push(...(await writeHeatmaps(result, decoded.image, stem)));
+        if (options.json) options.stdout.write(`${JSON.stringify(toGlammJson(result, `${stem}.glamm.json`))}\n`);
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
         return `saved ${outputs.join(", ")}`;
       },
     });
   } finally {
-    await model.release();
+    await release();
   }
 }

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
-import { modelError } from "../../cli/errors.ts";
+import { inputError, modelError } from "../../cli/errors.ts";
 import { loadClipPreprocessConfig, type ClipPreprocessConfig } from "../../image/clip-config.ts";
 import { expandToSquare, preprocessClip } from "../../image/preprocess.ts";
 import type { RgbImage } from "../../image/rgb-image.ts";
@@ -9,14 +9,29 @@ import { readLlamaConfig, type LlamaConfig } from "../../models/llama-config.ts"
 import { LlamaDecoder } from "../../models/llama-runner.ts";
 import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../../models/llama.ts";
 import { createSession, ort, type Device } from "../../runtime/ort.ts";
-import { LlamaTokenizer, tokenizerImageToken, IMAGE_TOKEN_INDEX } from "../../text/tokenizer.ts";
+import { LlamaTokenizer, tokenizerImageToken, IMAGE_PLACEHOLDER, IMAGE_TOKEN_INDEX } from "../../text/tokenizer.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { openWeights, type WeightSource } from "../../weights/index.ts";
 import type { EmbeddingTable } from "../embeddings.ts";
 import { LLAVA_V1_SYSTEM } from "../prompt.ts";
 
-/** LLaVA-1.5's llava_v1 conversation with one user turn: the image placeholder, a newline, then the question. */
-export const llavaPrompt = (question: string): string => `${LLAVA_V1_SYSTEM} USER: <image>\n${question} ASSISTANT:`;
+/** An earlier exchange of a conversation about the image. */
+export interface LlavaTurn {
+  user: string;
+  assistant: string;
+}
+
+/**
+ * LLaVA-1.5's conv_llava_v1 prompt (SeparatorStyle.TWO: sep " ", sep2 "</s>"): the image placeholder and a newline
+ * open the first user message, as LLaVA's cli.py puts them; each earlier answer ends with "</s>".
+ */
+export function llavaPrompt(question: string, history: readonly LlavaTurn[] = []): string {
+  const messages = [...history.map((turn) => turn.user), question];
+  if (messages.some((message) => message.includes(IMAGE_PLACEHOLDER))) throw inputError(`a message cannot contain ${IMAGE_PLACEHOLDER}; the image is already part of the conversation`);
+  messages[0] = `${IMAGE_PLACEHOLDER}\n${messages[0]}`;
+  const earlier = history.map((turn, i) => `USER: ${messages[i]} ASSISTANT: ${turn.assistant}</s>`).join("");
+  return `${LLAVA_V1_SYSTEM} ${earlier}USER: ${messages.at(-1)} ASSISTANT:`;
+}
 
 /** A LLaVA-1.5 checkpoint ready to run: tokenizer, decoder with the attention probe, CLIP + projector. */
 export interface LlavaModel {

@@ -3,25 +3,20 @@ import { join } from "node:path";
 import { modelError, usageError } from "../../cli/errors.ts";
 import { findManifest } from "../../hub/manifests.ts";
 import { readInstallRecord } from "../../hub/store.ts";
-import type { ModelInfo, TaskResult } from "../../output/result.ts";
-import type { Device } from "../../runtime/ort.ts";
-import type { Precision } from "../convert.ts";
-import type { TaskInput } from "../tasks.ts";
-import { runAttend } from "./run.ts";
+import type { ModelInfo, Task, TaskResult } from "../../output/result.ts";
+import type { ChatBackend } from "../chat.ts";
+import type { DecodedImage, TaskInput } from "../tasks.ts";
+import type { AttendImage, AttendModel, AttendRun } from "./session.ts";
 
 /** The question the official attend-and-segment GCG script asks LLaVA. */
 export const ATTEND_QUESTION = "Describe the image in detail.";
 
+/** `--backend attend` options of the task commands and chat. */
 export interface AttendSettings {
-  model?: string;
-  vision?: string;
   sam?: string;
   removeCorner: boolean;
   minScore?: number;
   heatmaps: boolean;
-  device: Device;
-  precision: Precision;
-  maxTokens: number;
 }
 
 const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory();
@@ -50,31 +45,15 @@ export function resolveSam(sam: string | undefined): string {
   return join(dir, pth);
 }
 
-/** One image through attend-and-segment, as a task result (gcg and caption generate; ground forces the text). */
-export async function runAttendTask(imagePath: string, input: TaskInput, settings: AttendSettings, info: ModelInfo): Promise<TaskResult> {
-  if (input.task !== "gcg" && input.task !== "caption" && input.task !== "ground") {
-    throw usageError(`--backend attend grounds gcg, caption and ground; ${input.task} needs the GLaMM backend`);
-  }
-  const run = await runAttend({
-    model: resolveLlava(settings.model),
-    vision: settings.vision,
-    sam: resolveSam(settings.sam),
-    image: imagePath,
-    instruction: ATTEND_QUESTION,
-    answer: input.task === "ground" ? input.text : undefined,
-    maxTokens: settings.maxTokens,
-    removeCorner: settings.removeCorner,
-    minScore: settings.minScore,
-    device: settings.device,
-    precision: settings.precision,
-  });
+/** One answer as a task result; its segments carry the SAM point and score (and the heatmap when asked for). */
+export function attendResult(run: AttendRun, task: Task, prompt: string, decoded: DecodedImage, info: ModelInfo, heatmaps: boolean): TaskResult {
   const { width, height } = run.image;
   return {
     backend: "attend",
-    image: { path: imagePath, width, height, sha256: "" },
+    image: { path: decoded.path, width, height, sha256: decoded.sha256 },
     model: info,
-    task: input.task,
-    prompt: ATTEND_QUESTION,
+    task,
+    prompt,
     rawText: run.text,
     text: run.text,
     segments: run.phrases.map((p) => ({
@@ -84,8 +63,39 @@ export async function runAttendTask(imagePath: string, input: TaskInput, setting
       mask: p.mask,
       point: p.point,
       score: p.score,
-      ...(settings.heatmaps ? { heatmap: { size: [run.grid, run.grid] as [number, number], values: Array.from(p.heatmap) } } : {}),
+      ...(heatmaps ? { heatmap: { size: [run.grid, run.grid] as [number, number], values: Array.from(p.heatmap) } } : {}),
     })),
     timings: {},
+  };
+}
+
+/** One image through attend-and-segment, as a task result (gcg and caption generate; ground forces the text). */
+export async function runAttendTask(model: AttendModel, decoded: DecodedImage, input: TaskInput, settings: AttendSettings & { maxTokens: number }, info: ModelInfo): Promise<TaskResult> {
+  if (input.task !== "gcg" && input.task !== "caption" && input.task !== "ground") {
+    throw usageError(`--backend attend grounds gcg, caption and ground; ${input.task} needs the GLaMM backend`);
+  }
+  const image = await model.openImage(decoded.image);
+  const run = await image.ask({
+    question: ATTEND_QUESTION,
+    answer: input.task === "ground" ? input.text : undefined,
+    maxTokens: settings.maxTokens,
+    removeCorner: settings.removeCorner,
+    minScore: settings.minScore,
+  });
+  return attendResult(run, input.task, ATTEND_QUESTION, decoded, info, settings.heatmaps);
+}
+
+/** Chat answers by attend-and-segment: LLaVA-1.5's multi-turn conversation, each new answer grounded; no regions. */
+export function attendChat(image: AttendImage, decoded: DecodedImage, settings: AttendSettings & { maxTokens: number }, info: ModelInfo): ChatBackend {
+  return {
+    checkBox: () => {
+      throw usageError("/box is not supported with the attend backend (LLaVA-1.5 takes no regions)");
+    },
+    answer: async (turns) => {
+      const question = turns[turns.length - 1].user;
+      const history = turns.slice(0, -1).map((turn) => ({ user: turn.user, assistant: turn.assistant ?? "" }));
+      const run = await image.ask({ question, history, maxTokens: settings.maxTokens, removeCorner: settings.removeCorner, minScore: settings.minScore });
+      return { raw: run.text, result: attendResult(run, "chat", question, decoded, info, settings.heatmaps) };
+    },
   };
 }

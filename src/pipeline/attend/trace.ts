@@ -1,7 +1,8 @@
 import type { NpyArray } from "../../output/npy.ts";
 import { f32, i64, u8, type TraceResult } from "../trace-output.ts";
 import { bicubicUpsample } from "./maps.ts";
-import { runAttend, type AttendOptions, type AttendRun } from "./run.ts";
+import { runAttend, type AttendOptions } from "./run.ts";
+import type { AttendRun } from "./session.ts";
 
 export type AttendTraceOptions = Pick<AttendOptions, "model" | "vision" | "sam" | "image" | "instruction" | "answer" | "maxTokens" | "removeCorner" | "chunks" | "device">;
 
