@@ -261,8 +261,9 @@ function clipConfig(s: TinySizes): Record<string, unknown> {
   };
 }
 
-const clipPreprocessor = {
-  crop_size: { height: 336, width: 336 },
+/** openai/clip-vit-large-patch14-336's preprocessor_config.json, at the tower's own input size. */
+const clipPreprocessor = (size: number) => ({
+  crop_size: { height: size, width: size },
   do_center_crop: true,
   do_convert_rgb: true,
   do_normalize: true,
@@ -273,8 +274,8 @@ const clipPreprocessor = {
   image_std: [0.26862954, 0.26130258, 0.27577711],
   resample: 3,
   rescale_factor: 1 / 255,
-  size: { shortest_edge: 336 },
-};
+  size: { shortest_edge: size },
+});
 
 /**
  * Writes a random-weight GLaMM checkpoint in the official layout under `dir`: `glamm/` (config, safetensors weights,
@@ -291,7 +292,7 @@ export function writeTinyCheckpoint(dir: string, seed = 0, sizes: TinySizes = de
   tokenizerFiles(glamm, sizes.vocab);
   writeSafetensors(join(glamm, "model.safetensors"), tensors(glammCheckpointShapes(sizes), seed));
   writeFileSync(join(clip, "config.json"), JSON.stringify(clipConfig(sizes), null, 2));
-  writeFileSync(join(clip, "preprocessor_config.json"), JSON.stringify(clipPreprocessor, null, 2));
+  writeFileSync(join(clip, "preprocessor_config.json"), JSON.stringify(clipPreprocessor(sizes.clip.image), null, 2));
   writeSafetensors(join(clip, "model.safetensors"), tensors(clipCheckpointShapes(sizes), seed + 1));
   return { glamm, clip };
 }
