@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeTinyCheckpoint } from "../src/models/tiny-checkpoint.ts";
 import { pullModel } from "../src/hub/store.ts";
+import { sourceFingerprint } from "../src/pipeline/fingerprint.ts";
 import "../src/pipeline/pull-converter.ts";
 
 const work = mkdtempSync(join(tmpdir(), "glamm-pull-convert-"));
@@ -21,6 +22,13 @@ test("pull --from converts a GLaMM checkpoint once its vision tower is in, and a
     const converted = readdirSync(join(work, "home", "converted"));
     expect(converted).toHaveLength(1);
     expect(existsSync(join(work, "home", "converted", converted[0], "manifest.json"))).toBe(true);
+    // The conversion reused the hashes pull verified; hashing the installed files afresh gives the same key.
+    const record = first[0].record;
+    const vision = first[1].record;
+    process.env.GLAMM_HOME = join(work, "fresh-home");
+    const fresh = await sourceFingerprint([record.dir, vision.dir]);
+    process.env.GLAMM_HOME = env.GLAMM_HOME;
+    expect(converted[0].startsWith(fresh.slice(0, 16))).toBe(true);
     const again = await pullModel("glamm-gcg", { from: glamm, env });
     expect(again.map((r) => [r.upToDate, r.converted])).toEqual([
       [true, []],

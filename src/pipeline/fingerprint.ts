@@ -34,6 +34,21 @@ function listFiles(dir: string): string[] {
     .sort();
 }
 
+function saveMemo(memo: HashMemo): void {
+  mkdirSync(glammHome(), { recursive: true });
+  writeFileAtomic(memoPath(), JSON.stringify(memo));
+}
+
+/** Records sha256s computed elsewhere (`glamm pull` verifies every file it installs), so they are not hashed again. */
+export function rememberFileHashes(files: readonly { path: string; sha256: string }[]): void {
+  const memo = loadMemo();
+  for (const { path, sha256 } of files) {
+    const { size, mtimeMs } = statSync(path);
+    memo[path] = { size, mtimeMs, sha256 };
+  }
+  saveMemo(memo);
+}
+
 /**
  * A content hash over every file of the given checkpoint folders (names and bytes). Each file's sha256 is remembered
  * by (path, size, mtime), so a 15 GB checkpoint is hashed once, not on every run.
@@ -56,9 +71,6 @@ export async function sourceFingerprint(dirs: readonly string[], onFile?: (path:
     }
     total.update("\0dir\0");
   }
-  if (changed) {
-    mkdirSync(glammHome(), { recursive: true });
-    writeFileAtomic(memoPath(), JSON.stringify(memo));
-  }
+  if (changed) saveMemo(memo);
   return total.digest("hex");
 }

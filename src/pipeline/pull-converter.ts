@@ -5,6 +5,7 @@ import { registerConverter } from "../hub/converters.ts";
 import { installedRecords, readInstallRecord, type InstallRecord } from "../hub/store.ts";
 import { readJsonObject } from "../util/json.ts";
 import { choosePrecision, ensureConverted } from "./convert.ts";
+import { rememberFileHashes } from "./fingerprint.ts";
 
 const isGlamm = (record: InstallRecord): boolean => {
   try {
@@ -29,6 +30,7 @@ registerConverter({
     for (const model of affected) {
       const vision = model.dependencies[0] ? readInstallRecord(model.dependencies[0]) : undefined;
       if (!vision) continue;
+      for (const r of [model, vision]) rememberFileHashes(r.files.map((f) => ({ path: join(r.dir, f.path), sha256: f.sha256 })));
       const precision = choosePrecision("auto", "auto");
       try {
         await ensureConverted({ glamm: model.dir, clip: vision.dir }, { precision, onProgress: (m) => notice(`${model.name}: ${m}`) });
