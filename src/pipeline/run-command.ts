@@ -196,7 +196,16 @@ async function openChat(options: ChatOptions, decoded: DecodedImage): Promise<{ 
   const { model, info } = await loadModel(options, "chat");
   try {
     const session = await ImageSession.open(model, decoded);
-    return { backend: glammChat(session, { maxTokens: options.maxTokens }, info), release: () => model.release() };
+    // On a terminal the answer streams (dimmed, on stderr) before its grounded form is printed.
+    const streaming = !options.json && Boolean(options.stdout.isTTY);
+    const onText = streaming ? (t: string) => process.stderr.write(colorErr.dim(t)) : undefined;
+    const backend = glammChat(session, { maxTokens: options.maxTokens, onText }, info);
+    const answer: ChatBackend["answer"] = async (turns, boxes) => {
+      const result = await backend.answer(turns, boxes);
+      if (streaming) process.stderr.write("\n");
+      return result;
+    };
+    return { backend: { ...backend, answer }, release: () => model.release() };
   } catch (error) {
     await model.release();
     throw error;
