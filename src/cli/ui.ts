@@ -24,7 +24,8 @@ export interface Spinner {
  * scripted runs stay readable.
  */
 export function spinner(text: string): Spinner {
-  if (!stderrIsTty()) {
+  // A terminal that reports no width (some pseudo-terminals) would make ora redraw without end.
+  if (!stderrIsTty() || !(process.stderr.columns > 0)) {
     process.stderr.write(`${text}\n`);
     return { update: () => {}, stop: () => {} };
   }
