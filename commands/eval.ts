@@ -1,11 +1,19 @@
+import { existsSync } from "node:fs";
 import { Command, Option } from "clipanion";
-import { usageError } from "../src/cli/errors.ts";
+import { modelError, usageError } from "../src/cli/errors.ts";
 import { notice } from "../src/cli/ui.ts";
 import { EXACT_MATCH_DESCRIPTION, formatMetricsTable, runGcgEvaluation, runRefsegEvaluation, runRegionCaptionEvaluation, type EvalRecord } from "../src/eval/run.ts";
 
-async function loadBert(dir: string, device: string | undefined) {
+/** --bert DIR, an installed model's name, or (nothing given) the pulled bert-base-uncased when there is one. */
+async function loadBert(bert: string | undefined, device: string | undefined) {
+  const { findManifest } = await import("../src/hub/manifests.ts");
+  const { readInstallRecord } = await import("../src/hub/store.ts");
+  const installed = (name: string) => readInstallRecord(findManifest(name)?.name ?? name)?.dir;
+  const dir = bert === undefined ? installed("bert-base-uncased") : existsSync(bert) ? bert : installed(bert);
+  if (bert !== undefined && dir === undefined) throw modelError(`BERT model ${bert} is neither a folder nor installed; run \`glamm pull ${bert}\``);
+  if (dir === undefined) return undefined;
   const [{ BertPhraseEncoder }, { parseDevice }] = await Promise.all([import("../src/eval/bert.ts"), import("../src/runtime/ort.ts")]);
-  return BertPhraseEncoder.load(dir, { device: parseDevice(device) });
+  return { encoder: await BertPhraseEncoder.load(dir, { device: parseDevice(device) }), dir };
 }
 
 function print(command: EvalCommand, record: EvalRecord): void {
@@ -34,13 +42,13 @@ export class EvalGcgCommand extends EvalCommand {
   static usage = Command.Usage({
     description: "Grounded conversation generation metrics (AP50, mIoU, recall, BLEU, ROUGE-L, CIDEr) as GLaMM's eval/gcg/evaluate.py",
     details:
-      "PRED_DIR holds one {image_id}.json per image. Recall's phrase similarity is bert-base-uncased cosine with --bert DIR (a local Hugging Face BERT folder), else exact lower-cased matching. METEOR is computed with --meteor-data DIR, without the paraphrase stage.",
+      "PRED_DIR holds one {image_id}.json per image. Recall's phrase similarity is bert-base-uncased cosine (pulled with `glamm pull bert-base-uncased`, or --bert DIR), else exact lower-cased matching with a notice. METEOR is computed with --meteor-data DIR, without the paraphrase stage.",
     examples: [["Evaluate the val split", "glamm eval gcg ./predictions --gt-dir ./GranDf/annotations/val_test --split val"]],
   });
   predDir = Option.String();
   gtDir = Option.String("--gt-dir", { required: true, description: "Folder with {split}_gcg_coco_mask_gt.json and {split}_gcg_coco_caption_gt.json" });
   split = Option.String("--split", "val", { description: "val or test" });
-  bert = Option.String("--bert", { description: "BERT model folder (config.json, vocab.txt, weights) for recall's phrase similarity, e.g. bert-base-uncased" });
+  bert = Option.String("--bert", { description: "BERT for recall's phrase similarity: a folder or an installed model (default: the pulled bert-base-uncased)" });
   device = Option.String("--device", "cpu", { description: "auto, cpu or cuda (for --bert)" });
   meteorData = meteorDataOption();
 
@@ -48,10 +56,11 @@ export class EvalGcgCommand extends EvalCommand {
     if (this.split !== "val" && this.split !== "test") throw usageError(`--split must be val or test, not ${this.split}`);
     const meteor = this.meteorData ? (await import("../src/eval/meteor/data.ts")).loadMeteorResources(this.meteorData) : undefined;
     // Loaded only when asked for: the BERT encoder brings in onnxruntime, which `glamm --help` never needs.
-    const encoder = this.bert ? await loadBert(this.bert, this.device) : undefined;
-    if (!encoder) notice(`recall used ${EXACT_MATCH_DESCRIPTION}; pass --bert DIR for the official similarity`);
+    const bert = await loadBert(this.bert, this.device);
+    const encoder = bert?.encoder;
+    if (!encoder) notice(`recall used ${EXACT_MATCH_DESCRIPTION}; \`glamm pull bert-base-uncased\` (or --bert DIR) gives the official similarity`);
     try {
-      const similarity = encoder ? { similarity: encoder.similarity, similarityDescription: `BERT mean-pooled cosine (${this.bert})` } : {};
+      const similarity = encoder ? { similarity: encoder.similarity, similarityDescription: `BERT mean-pooled cosine (${bert!.dir})` } : {};
       print(this, await runGcgEvaluation({ predDir: this.predDir, gtDir: this.gtDir, split: this.split, meteor, ...similarity }));
     } finally {
       await encoder?.close();

@@ -4,7 +4,7 @@ import { defaultModelFor, findManifest, manifests, parsePullSpec } from "../src/
 
 test("every manifest names a Hub repo, files, and a vision dependency that is itself a manifest", () => {
   expect(manifests.map((m) => m.name).sort()).toEqual(
-    ["clip-vit-large-patch14-336", "glamm-fullscope", "glamm-gcg", "glamm-refseg", "glamm-regcap-refcocog", "glamm-regcap-vg", "llava-v1.5-13b", "llava-v1.5-7b", "sam-vit-h"].sort(),
+    ["bert-base-uncased", "clip-vit-large-patch14-336", "glamm-fullscope", "glamm-gcg", "glamm-refseg", "glamm-regcap-refcocog", "glamm-regcap-vg", "llava-v1.5-13b", "llava-v1.5-7b", "sam-vit-h"].sort(),
   );
   for (const m of manifests) {
     expect(m.repo).toMatch(/^[\w.-]+\/[\w.-]+$/);

@@ -1,4 +1,5 @@
 import { usageError } from "../cli/errors.ts";
+import bertBaseUncased from "../../models/bert-base-uncased.json" with { type: "json" };
 import clipVitLarge336 from "../../models/clip-vit-large-patch14-336.json" with { type: "json" };
 import glammFullscope from "../../models/glamm-fullscope.json" with { type: "json" };
 import glammGcg from "../../models/glamm-gcg.json" with { type: "json" };
@@ -34,6 +35,7 @@ export const manifests: readonly ModelManifest[] = [
   llava7b,
   llava13b,
   samVitH,
+  bertBaseUncased,
 ];
 
 export function findManifest(nameOrRepo: string): ModelManifest | undefined {
