@@ -8,7 +8,8 @@ import { buildLlamaGraph, type LlamaPrecision } from "../models/llama.ts";
 import { SAM_VIT_H_CONFIG } from "../models/sam-common.ts";
 import { buildSamPointDecoder } from "../models/sam-prompt-decoder.ts";
 import { ort } from "../runtime/ort.ts";
-import { RandomWeights, temporarySession } from "./random-weights.ts";
+import { temporarySession } from "./random-weights.ts";
+import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
 
 // LLaVA-1.5's prompt: 576 image rows at positions 66..641 of a 659-position prefill.

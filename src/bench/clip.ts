@@ -2,7 +2,8 @@ import { usageError } from "../cli/errors.ts";
 import { buildClipGraph, type ClipVisionConfig } from "../models/clip.ts";
 import { buildRegionEncoderGraph } from "../models/region-encoder.ts";
 import { ort } from "../runtime/ort.ts";
-import { benchFloatType, RandomWeights, temporarySession } from "./random-weights.ts";
+import { benchFloatType, temporarySession } from "./random-weights.ts";
+import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
 
 // Real GLaMM sizes: CLIP ViT-L/14 at 336, a 4096-wide LLaMA, the official region encoder (widths 1024 / 256).

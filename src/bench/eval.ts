@@ -5,6 +5,7 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { seededRandom } from "../util/random.ts";
 import { encodeMask, rleArea, rleToBbox, rleToCoco } from "../output/rle.ts";
 import { runGcgEvaluation } from "../eval/run.ts";
 import type { Benchmark } from "./runner.ts";
@@ -14,14 +15,6 @@ const WIDTH = 320;
 const OBJECTS = ["man", "dog", "cat", "car", "tree", "bench", "horse", "bottle", "umbrella", "bicycle"];
 const COLOURS = ["red", "blue", "green", "white", "black", "small", "large", "wooden"];
 
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 function boxMask(x0: number, y0: number, w: number, h: number) {
   const mask = new Uint8Array(HEIGHT * WIDTH);
   for (let y = y0; y < Math.min(HEIGHT, y0 + h); y++) mask.fill(1, y * WIDTH + x0, y * WIDTH + Math.min(WIDTH, x0 + w));
@@ -30,7 +23,7 @@ function boxMask(x0: number, y0: number, w: number, h: number) {
 
 /** Writes `gt/val_gcg_coco_{mask,caption}_gt.json` and `predictions/{id}.json` under `dir`. */
 export function writeSyntheticGcgSet(dir: string, images: number, seed = 7): void {
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(list: T[]) => list[Math.floor(rand() * list.length)];
   const imageList = [];
   const maskAnnotations = [];

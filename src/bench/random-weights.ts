@@ -3,47 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { usageError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
-import { float32ToFloat16 } from "../graph/float16.ts";
 import { createSession, type ort } from "../runtime/ort.ts";
-import type { NativeArray, ReadAs, TensorInfo, WeightSource } from "../weights/index.ts";
 import type { BenchOptions } from "./runner.ts";
-
-/**
- * A checkpoint of the given tensor shapes with made-up values, generated on every read (nothing is held in memory):
- * 1-D `.weight`s 1, `.bias`es 0, everything else uniform in ±1/√fan_in from a per-tensor LCG.
- */
-export class RandomWeights implements WeightSource {
-  constructor(private readonly shapes: ReadonlyMap<string, readonly number[]>) {}
-
-  keys = (): string[] => [...this.shapes.keys()];
-  has = (name: string): boolean => this.shapes.has(name);
-  info = (name: string): TensorInfo => ({ dtype: "F32", shape: this.shapeOf(name) });
-  close(): void {}
-
-  read(name: string, as?: "float32"): Float32Array;
-  read(name: string, as: "float16"): Uint16Array;
-  read(name: string, as: ReadAs): NativeArray;
-  read(name: string, as: ReadAs = "float32"): NativeArray {
-    const shape = this.shapeOf(name);
-    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (name.endsWith(".weight") && shape.length === 1) values.fill(1);
-    else if (!name.endsWith(".bias")) {
-      const bound = 1 / Math.sqrt(values.length / shape[0]);
-      let state = (values.length * 2654435761 + name.length) >>> 0;
-      for (let i = 0; i < values.length; i++) {
-        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-        values[i] = (state / 2 ** 32 - 0.5) * 2 * bound;
-      }
-    }
-    return as === "float16" ? float32ToFloat16(values) : values;
-  }
-
-  private shapeOf(name: string): readonly number[] {
-    const shape = this.shapes.get(name);
-    if (!shape) throw new Error(`no random tensor named ${name}`);
-    return shape;
-  }
-}
 
 /** The `dtype` benchmark parameter: float32 (default) or float16. */
 export function benchFloatType(params: Record<string, string>): "float32" | "float16" {

@@ -8,7 +8,8 @@ import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../pipeline/masks.ts";
 import { SamEmbeddingCache } from "../pipeline/sam-cache.ts";
 import { createSession, ort } from "../runtime/ort.ts";
-import { benchFloatType, RandomWeights, temporarySession } from "./random-weights.ts";
+import { benchFloatType, temporarySession } from "./random-weights.ts";
+import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
 
 // GLaMM's grounding encoder: SAM ViT-H (build_sam_vit_h) and a 4096-wide LLaMA's [SEG] projection.

@@ -101,8 +101,6 @@ const GLYPHS: Record<string, string> = {
 };
 const MISSING = "#####|#...#|#...#|#...#|#...#|#...#|#####";
 
-export const GLYPH_WIDTH = 5;
-export const GLYPH_HEIGHT = 7;
 /** Cell size including one blank column and two blank rows of spacing. */
 export const CELL_WIDTH = 6;
 export const CELL_HEIGHT = 9;

@@ -98,9 +98,9 @@ export async function renderOverlay(result: TaskResult, image: RgbImage, options
   return { png, labels, lineWidth };
 }
 
-/** Decodes the result's image, renders the overlay and writes it atomically to `path`. */
-export async function writeOverlay(path: string, result: TaskResult, options: OverlayOptions = {}): Promise<Overlay> {
-  const overlay = await renderOverlay(result, await decodeImageFile(result.image.path), options);
+/** Renders the overlay on `image` (decoded from the result's image file when not given) and writes it atomically. */
+export async function writeOverlay(path: string, result: TaskResult, options: OverlayOptions = {}, image?: RgbImage): Promise<Overlay> {
+  const overlay = await renderOverlay(result, image ?? (await decodeImageFile(result.image.path)), options);
   writeFileAtomic(path, overlay.png);
   return overlay;
 }

@@ -39,7 +39,6 @@ export function colorSlots(segments: readonly PhraseSpan[]): number[] {
 
 export const slotColor = (slot: number): Rgb => PALETTE[slot % PALETTE.length];
 
-export const segmentColors = (segments: readonly PhraseSpan[]): Rgb[] => colorSlots(segments).map(slotColor);
 
 export const cssColor = ([r, g, b]: Rgb): string => `rgb(${r}, ${g}, ${b})`;
 

@@ -3,9 +3,8 @@ import { dirname } from "node:path";
 import { usageError } from "../cli/errors.ts";
 import type { RgbImage } from "../image/rgb-image.ts";
 import { writeGcgEvalPrediction, writeGlammJson } from "./json.ts";
-import { renderOverlay } from "./overlay.ts";
+import { writeOverlay } from "./overlay.ts";
 import type { TaskResult } from "./result.ts";
-import { writeFileAtomic } from "./atomic.ts";
 
 export const outputFormats = ["png", "json", "glamm-eval"] as const;
 export type OutputFormat = (typeof outputFormats)[number];
@@ -25,8 +24,7 @@ export async function writeResultFiles(result: TaskResult, image: RgbImage, stem
   mkdirSync(dirname(stem), { recursive: true });
   const written: string[] = [];
   if (formats.includes("png")) {
-    const overlay = await renderOverlay(result, image);
-    writeFileAtomic(`${stem}.glamm.png`, overlay.png);
+    await writeOverlay(`${stem}.glamm.png`, result, {}, image);
     written.push(`${stem}.glamm.png`);
   }
   if (formats.includes("json")) {

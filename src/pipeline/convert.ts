@@ -17,7 +17,6 @@ import { sourceFingerprint } from "./fingerprint.ts";
 import { buildMaskPostprocess } from "./masks.ts";
 
 export type Precision = LlamaPrecision;
-export const precisions: Precision[] = ["fp32", "fp16", "int4"];
 
 /** fp16 where CUDA runs, int4 on the CPU (a 7B decoder in fp32 needs 28 GB of memory). */
 export function choosePrecision(requested: Precision | "auto", device: Device): Precision {

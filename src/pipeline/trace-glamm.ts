@@ -1,7 +1,4 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { inputError } from "../cli/errors.ts";
-import { decodeImage } from "../image/decode.ts";
 import { hiddenStateIndex, regionLevelIndices } from "../models/clip.ts";
 import type { PixelBox } from "../models/region-encoder.ts";
 import type { NpyArray } from "../output/npy.ts";
@@ -12,7 +9,7 @@ import type { Precision } from "./convert.ts";
 import { generate, teacherForced } from "./generate.ts";
 import { GlammModel, type EncodedImage } from "./glamm-model.ts";
 import { buildPrompt } from "./prompt.ts";
-import { imageSha256 } from "./sam-cache.ts";
+import { ImageSession } from "./tasks.ts";
 import { resolveModel } from "./sources.ts";
 import { f32, i64, u8, type TraceResult } from "./trace-output.ts";
 
@@ -69,14 +66,8 @@ export async function runGlammTrace(options: GlammTraceOptions): Promise<TraceRe
   const { sources } = resolveModel(options.model, options.vision);
   const model = await GlammModel.load(sources, { precision: options.precision ?? "fp32", device: options.device, trace: true, cache: false, onProgress: options.onProgress });
   try {
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(readFileSync(options.image));
-    } catch (error) {
-      throw inputError(`cannot read image ${options.image}: ${(error as Error).message.split("\n")[0]}`);
-    }
-    const image = await decodeImage(bytes, options.image);
-    const encoded = await model.encodeImage(image, imageSha256(bytes));
+    const { image, sha256 } = await ImageSession.decode(options.image);
+    const encoded = await model.encodeImage(image, sha256);
     const arrays = new Map<string, NpyArray>();
     imageArrays(arrays, encoded);
     const config = readJsonObject(join(sources.glamm, "config.json"));
