@@ -7,21 +7,29 @@ export default class PullCommand extends Command {
   static usage = Command.Usage({
     description: "download a model (and its image encoder) into the local store",
     details: `
-      NAME is a model from \`glamm models\` or any Hugging Face Hub repo id, optionally with @REVISION (branch, tag or
-      commit). Files go to the Hugging Face cache ($HF_HOME/hub, shared with Python tools, so nothing already there is
-      fetched again); interrupted downloads resume. HF_ENDPOINT selects a mirror, HF_TOKEN authenticates, HF_HUB_OFFLINE=1
-      uses the cache only. \`--from DIR\` installs a folder laid out like the Hub repo instead of downloading. Pulling
-      again with the same inputs changes nothing.
+      NAME is a model from \`glamm models\` or any Hugging Face Hub repo id, optionally with @REVISION (branch, tag,
+      commit, or a pull request as refs/pr/N). Files go to the Hugging Face cache ($HF_HOME/hub, shared with Python
+      tools, so nothing already there is fetched again); interrupted downloads resume. A model has a fixed file list;
+      for other repos \`--include\`/\`--exclude\` take glob patterns (as huggingface_hub's allow/ignore patterns) and
+      \`--variant fp16\` takes NAME.fp16.EXT weights instead of NAME.EXT where both exist. HF_ENDPOINT selects a mirror,
+      HF_TOKEN authenticates, HF_HUB_OFFLINE=1 uses the cache only; when the Hub fails (5xx, timeout, unreachable) a
+      cached revision is used with a notice. \`--from DIR\` installs a folder laid out like the Hub repo instead of
+      downloading. Pulling again with the same inputs changes nothing.
     `,
     examples: [
       ["Pull the recommended GLaMM model", "glamm pull glamm-fullscope"],
       ["Pull a Hub repo at a commit", "glamm pull MBZUAI/GLaMM-GCG@0123456789abcdef0123456789abcdef01234567"],
+      ["Pull the safetensors conversion in a pull request", "glamm pull MBZUAI/GLaMM-GCG@refs/pr/1"],
+      ["Pull only the fp16 weights of a diffusers repo", "glamm pull diffusers/stable-diffusion-xl-1.0-inpainting-0.1 --variant fp16 --exclude '*.bin'"],
       ["Install from a git clone of the Hub repo", "glamm pull glamm-gcg --from ./GLaMM-GCG"],
     ],
   });
 
   name = Option.String({ required: true, name: "name[@revision]" });
   from = Option.String("--from", { description: "install from a local directory in the Hub layout instead of the network" });
+  include = Option.Array("--include", { description: "fetch only files matching this glob (repeatable; repos without a manifest)" });
+  exclude = Option.Array("--exclude", { description: "skip files matching this glob (repeatable; repos without a manifest)" });
+  variant = Option.String("--variant", { description: "weights variant, e.g. fp16: NAME.fp16.EXT instead of NAME.EXT where both exist" });
   json = Option.Boolean("--json", false, { description: "print the installed models as JSON" });
 
   async execute(): Promise<number> {
@@ -34,6 +42,7 @@ export default class PullCommand extends Command {
       const results = await pullModel(this.name, {
         from: this.from,
         signal: controller.signal,
+        filter: { include: this.include, exclude: this.exclude, variant: this.variant },
         progress,
         onNotice: (message) => this.context.stderr.write(`glamm: ${message}\n`),
       });

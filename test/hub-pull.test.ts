@@ -180,6 +180,8 @@ test("hubConfig reads the huggingface_hub environment", () => {
     token: "t",
     offline: true,
     cacheDir: "/x/hf/hub",
+    etagTimeoutMs: 10_000,
+    downloadTimeoutMs: 10_000,
   });
   expect(hubConfig({ HOME: "/home/u", XDG_CACHE_HOME: "/c", HF_TOKEN_PATH: "/nonexistent" }).cacheDir).toBe("/c/huggingface/hub");
 });

@@ -121,7 +121,7 @@ export function httpError(status: number, requestedUrl: string, finalUrl = reque
   return runtimeError(`download failed (HTTP ${status}) for ${where}`);
 }
 
-/** The host could not be reached at all (as opposed to answering with an error): callers may fall back to a cache. */
+/** No usable answer (host unreachable, no answer in time, not a Hub answer), as opposed to an HTTP error: callers may fall back to a cache. */
 export class NetworkError extends GlammError {}
 
 /** Turns a fetch failure into a one-line error naming the host and the ways around the network. */
@@ -134,11 +134,23 @@ export function networkError(error: unknown, url: string): GlammError {
   return new NetworkError(`${cause} ${host}${detail}; set HF_ENDPOINT to a reachable mirror or install from a local copy with --from DIR`, ExitCode.runtime);
 }
 
-type TimerOptions = Pick<DownloadOptions, "url" | "signal" | "stallTimeoutMs">;
+type TimerOptions = Pick<DownloadOptions, "url" | "signal" | "stallTimeoutMs"> & { timeoutError?(): GlammError };
 
-/** A fetch that fails with a one-line GlammError (unreachable host, timeout, Ctrl-C) instead of a TypeError. */
-export function requestWithTimeout(url: string, init: RequestInit, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Response> {
-  return withStallTimer({ url, signal: opts.signal, stallTimeoutMs: opts.timeoutMs }, (signal) => fetch(url, { ...init, signal }), url);
+/**
+ * A fetch that fails with a one-line GlammError (unreachable host, Ctrl-C) instead of a TypeError; no answer within
+ * timeoutMs is a NetworkError naming `timeoutVariable`, the setting that raises the limit.
+ */
+export function requestWithTimeout(
+  url: string,
+  init: RequestInit,
+  opts: { signal?: AbortSignal; timeoutMs?: number; timeoutVariable?: string } = {},
+): Promise<Response> {
+  const timeoutError = () => {
+    const seconds = ((opts.timeoutMs ?? defaultStallTimeoutMs) / 1000).toString();
+    const raise = opts.timeoutVariable ? `; raise ${opts.timeoutVariable}` : "";
+    return new NetworkError(`no answer from ${new URL(url).host} within ${seconds} s (${url})${raise} or set HF_ENDPOINT to a reachable mirror`, ExitCode.runtime);
+  };
+  return withStallTimer({ url, signal: opts.signal, stallTimeoutMs: opts.timeoutMs, timeoutError }, (signal) => fetch(url, { ...init, signal }), url);
 }
 
 /** Runs one network step under the stall timer and the caller's abort signal, mapping failures to GlammErrors. */
@@ -148,7 +160,7 @@ async function withStallTimer<T>(opts: TimerOptions, step: (signal: AbortSignal)
   try {
     return await step(signal);
   } catch (error) {
-    throw stall.fired ? stallError(opts, url) : opts.signal?.aborted ? interruptedError(opts) : networkError(error, url);
+    throw stall.fired ? (opts.timeoutError?.() ?? stallError(opts, url)) : opts.signal?.aborted ? interruptedError(opts) : networkError(error, url);
   } finally {
     stall.stop();
   }

@@ -1,30 +1,57 @@
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
-import { modelError, runtimeError } from "../cli/errors.ts";
+import { ExitCode, modelError, runtimeError, usageError } from "../cli/errors.ts";
 import { writeFileAtomic } from "../output/atomic.ts";
-import { downloadFile, httpError, NetworkError, requestWithTimeout, type DownloadProgress } from "./download.ts";
+import { downloadFile, NetworkError, requestWithTimeout, type DownloadProgress } from "./download.ts";
+import { canUseCache, hubResponseError, type HubRequestContext } from "./errors.ts";
 import { withFileLock } from "./lock.ts";
 
-/** Hub settings from the environment, with huggingface_hub's names and defaults. */
+/*
+ * hf_hub_download / snapshot_download in TypeScript, on huggingface_hub's cache layout, error codes, locks and
+ * environment. The npm package @huggingface/hub (2.17.5, evaluated for #23) was not adopted: its downloadFileToCacheDir
+ * files each blob under snapshots/{last commit that touched the file} instead of the revision's commit and writes no
+ * refs/{revision}, takes no .locks lock, truncates .incomplete files instead of resuming them, verifies neither size nor
+ * sha256, has no offline mode or cache fallback, reports no progress and reads no X-Error-Code; what would remain
+ * (a model-info call, the cache folder name) is a few lines, against ~12 MB of dependencies in the binary.
+ */
+
+/** Hub settings from the environment, with huggingface_hub's names and defaults (constants.py). */
 export interface HubConfig {
   endpoint: string;
+  /** The token to send: HF_TOKEN, else the token file; none under HF_HUB_DISABLE_IMPLICIT_TOKEN (glamm has no explicit token). */
   token?: string;
   offline: boolean;
   /** The hub cache shared with Python tools ($HF_HUB_CACHE, default $HF_HOME/hub). */
   cacheDir: string;
+  /** HF_HUB_ETAG_TIMEOUT: how long a metadata request (HEAD, repo info) may go unanswered. */
+  etagTimeoutMs: number;
+  /** HF_HUB_DOWNLOAD_TIMEOUT: how long a download may go without a byte. */
+  downloadTimeoutMs: number;
 }
 
-const truthy = (value: string | undefined) => ["1", "on", "yes", "true"].includes((value ?? "").toLowerCase());
+const truthy = (value: string | undefined) => ["1", "ON", "YES", "TRUE"].includes((value ?? "").toUpperCase());
+
+/** Seconds from the environment; unset or 0 means huggingface_hub's default of 10 s (`_as_int(...) or DEFAULT`). */
+function seconds(env: Record<string, string | undefined>, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return 10_000;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw usageError(`${name}="${raw}" is not a number of seconds`);
+  return (value || 10) * 1000;
+}
 
 export function hubConfig(env: Record<string, string | undefined> = process.env): HubConfig {
   const hfHome = env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface");
+  const token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || readTokenFile(env.HF_TOKEN_PATH ?? join(hfHome, "token"));
   return {
     endpoint: (env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, ""),
-    token: env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || readTokenFile(env.HF_TOKEN_PATH ?? join(hfHome, "token")),
-    offline: truthy(env.HF_HUB_OFFLINE),
+    token: truthy(env.HF_HUB_DISABLE_IMPLICIT_TOKEN) ? undefined : token,
+    offline: truthy(env.HF_HUB_OFFLINE || env.TRANSFORMERS_OFFLINE),
     cacheDir: env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE ?? join(hfHome, "hub"),
+    etagTimeoutMs: seconds(env, "HF_HUB_ETAG_TIMEOUT"),
+    downloadTimeoutMs: seconds(env, "HF_HUB_DOWNLOAD_TIMEOUT"),
   };
 }
 
@@ -93,26 +120,52 @@ export interface FileMetadata {
   size?: number;
 }
 
+const isRelativeLocation = (location: string) => !/^([a-z][a-z0-9+.-]*:)?\/\//i.test(location);
+
+/**
+ * A metadata request to the Hub under HF_HUB_ETAG_TIMEOUT, following relative redirects (renamed repos) and, when
+ * followAbsolute, redirects to other origins without the token (as requests/httpx do); returns the last answer.
+ */
+async function hubRequest(config: HubConfig, url: string, method: "GET" | "HEAD", followAbsolute: boolean, signal?: AbortSignal): Promise<{ response: Response; url: string }> {
+  let headers: Record<string, string> = { ...authHeaders(config), "Accept-Encoding": "identity" };
+  for (let hop = 0; hop < 10; hop++) {
+    const response = await requestWithTimeout(url, { method, redirect: "manual", headers }, { signal, timeoutMs: config.etagTimeoutMs, timeoutVariable: "HF_HUB_ETAG_TIMEOUT" });
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status >= 400 || !location || (!followAbsolute && !isRelativeLocation(location))) return { response, url };
+    const next = new URL(location, url);
+    if (next.origin !== new URL(url).origin) headers = { "Accept-Encoding": "identity" };
+    url = next.href;
+  }
+  throw runtimeError(`too many redirects from ${url}`);
+}
+
+const requestContext = (config: HubConfig, repo: string, revision: string, file?: string): HubRequestContext => ({
+  endpoint: config.endpoint,
+  repo,
+  revision,
+  file,
+  tokenSent: config.token !== undefined,
+});
+
 /** HEAD on the resolve URL, reading headers as huggingface_hub's get_hf_file_metadata does. */
 export async function fetchFileMetadata(config: HubConfig, repo: string, revision: string, file: string, signal?: AbortSignal): Promise<FileMetadata> {
-  let url = resolveUrl(config, repo, revision, file);
-  for (let hop = 0; hop < 10; hop++) {
-    const response = await requestWithTimeout(url, { method: "HEAD", redirect: "manual", headers: { ...authHeaders(config), "Accept-Encoding": "identity" } }, { signal, timeoutMs: 30_000 });
-    const location = response.headers.get("location");
-    const next = location ? new URL(location, url) : undefined;
-    // Relative redirects (renamed repos) are followed; a redirect elsewhere is the LFS CDN and already carries X-Linked-*.
-    if (response.status >= 300 && response.status < 400 && next && next.origin === new URL(url).origin) {
-      url = next.href;
-      continue;
-    }
-    if (response.status >= 400) throw httpError(response.status, resolveUrl(config, repo, revision, file));
+  const requested = resolveUrl(config, repo, revision, file);
+  const { response, url } = await hubRequest(config, requested, "HEAD", false, signal);
+  if (response.status >= 400) {
     const commit = response.headers.get("x-repo-commit");
-    const etag = normalizeEtag(response.headers.get("x-linked-etag") ?? response.headers.get("etag"));
-    const size = response.headers.get("x-linked-size") ?? response.headers.get("content-length");
-    if (!commit || !etag) throw runtimeError(`${config.endpoint} did not send X-Repo-Commit/ETag for ${repo}/${file}; is HF_ENDPOINT a Hugging Face Hub?`);
-    return { commit, etag, size: size === null ? undefined : Number(size) };
+    if (response.headers.get("x-error-code") === "EntryNotFound" && commit) recordMissingFile(config, repo, revision, commit, file);
+    throw hubResponseError(response, url, requestContext(config, repo, revision, file));
   }
-  throw runtimeError(`too many redirects resolving ${repo}/${file}`);
+  const commit = response.headers.get("x-repo-commit");
+  const etag = normalizeEtag(response.headers.get("x-linked-etag") ?? response.headers.get("etag"));
+  const size = response.headers.get("x-linked-size") ?? response.headers.get("content-length");
+  if (!commit || !etag) {
+    // A redirect elsewhere without the Hub's headers (a mirror forwarding to another host), or a server that is no Hub.
+    const location = response.headers.get("location");
+    const what = location ? `redirected ${repo}/${file} to ${new URL(location, url).origin}` : `answered HTTP ${response.status} for ${repo}/${file}`;
+    throw new NetworkError(`${config.endpoint} ${what} without the Hub's X-Repo-Commit/ETag headers, so it is not serving as a Hub; set HF_ENDPOINT to the Hub or mirror itself`, ExitCode.runtime);
+  }
+  return { commit, etag, size: size === null ? undefined : Number(size) };
 }
 
 export function normalizeEtag(etag: string | null): string | undefined {
@@ -126,12 +179,27 @@ export interface RepoInfo {
 
 /** `{endpoint}/api/models/{repo}/revision/{rev}`: the commit a revision points at and the repo's file list. */
 export async function fetchRepoInfo(config: HubConfig, repo: string, revision: string, signal?: AbortSignal): Promise<RepoInfo> {
-  const url = `${config.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
-  const response = await requestWithTimeout(url, { headers: authHeaders(config) }, { signal, timeoutMs: 30_000 });
-  if (!response.ok) throw httpError(response.status, url);
-  const body = (await response.json().catch(() => undefined)) as { sha?: unknown; siblings?: { rfilename?: unknown }[] } | undefined;
-  if (typeof body?.sha !== "string" || !Array.isArray(body.siblings)) throw runtimeError(`unexpected answer from ${url}; is HF_ENDPOINT a Hugging Face Hub?`);
+  const requested = `${config.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
+  const { response, url } = await hubRequest(config, requested, "GET", true, signal);
+  if (response.status >= 400) throw hubResponseError(response, url, requestContext(config, repo, revision));
+  const body = response.ok ? ((await response.json().catch(() => undefined)) as { sha?: unknown; siblings?: { rfilename?: unknown }[] } | undefined) : undefined;
+  if (typeof body?.sha !== "string" || !Array.isArray(body.siblings)) {
+    const via = url === requested ? "" : ` (redirected to ${new URL(url).origin})`;
+    throw new NetworkError(`unexpected answer (HTTP ${response.status}) from ${requested}${via}; is HF_ENDPOINT a Hugging Face Hub?`, ExitCode.runtime);
+  }
   return { commit: body.sha, files: body.siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === "string") };
+}
+
+/** huggingface_hub's `.no_exist/{commit}/{file}` marker (and the ref) for a file the Hub says is not at that revision. */
+function recordMissingFile(config: HubConfig, repo: string, revision: string, commit: string, file: string): void {
+  try {
+    const marker = join(repoCacheDir(config, repo), ".no_exist", commit, file);
+    mkdirSync(dirname(marker), { recursive: true });
+    writeFileSync(marker, "");
+    writeRef(config, repo, revision, commit);
+  } catch {
+    // A read-only cache: the marker only saves a request next time.
+  }
 }
 
 export interface HubFile {
@@ -149,6 +217,10 @@ export interface HubDownloadOptions {
   signal?: AbortSignal;
   stallTimeoutMs?: number;
   onWait?(what: string): void;
+  /** One line when a cached copy stands in for a failed Hub request. */
+  onNotice?(message: string): void;
+  /** Take the file from the cache without asking the Hub, for this reason (the Hub already failed for the repo). */
+  cacheOnly?: string;
 }
 
 /**
@@ -157,11 +229,16 @@ export interface HubDownloadOptions {
  */
 export async function hubDownload(config: HubConfig, repo: string, revision: string, file: string, options: HubDownloadOptions = {}): Promise<HubFile> {
   if (config.offline) return fromCache(config, repo, revision, file, "HF_HUB_OFFLINE=1 is set");
+  if (options.cacheOnly !== undefined) return fromCache(config, repo, revision, file, options.cacheOnly);
   let metadata: FileMetadata;
   try {
     metadata = await fetchFileMetadata(config, repo, revision, file, options.signal);
   } catch (error) {
-    if (error instanceof NetworkError && cachedFile(config, repo, revision, file)) return fromCache(config, repo, revision, file, error.message);
+    // As huggingface_hub: a file cached for this revision stands in for an outage, a timeout or an auth failure.
+    if (canUseCache(error) && cachedFile(config, repo, revision, file)) {
+      options.onNotice?.(`${fallbackReason(error)}; using the cached ${repo}/${file}`);
+      return fromCache(config, repo, revision, file, fallbackReason(error));
+    }
     throw error;
   }
   const repoDir = repoCacheDir(config, repo);
@@ -172,7 +249,7 @@ export async function hubDownload(config: HubConfig, repo: string, revision: str
   if (existsSync(pointer)) return result(0);
 
   let downloaded = 0;
-  const lock = join(config.cacheDir, ".locks", `models--${repo.replaceAll("/", "--")}`, `${metadata.etag}.glamm-lock`);
+  const lock = join(config.cacheDir, ".locks", basename(repoDir), `${metadata.etag}.lock`); // huggingface_hub's lock for this blob
   await withFileLock(
     lock,
     async () => {
@@ -186,7 +263,7 @@ export async function hubDownload(config: HubConfig, repo: string, revision: str
         expectedSha256: /^[0-9a-f]{64}$/.test(metadata.etag) ? metadata.etag : undefined,
         onProgress: options.onProgress,
         signal: options.signal,
-        stallTimeoutMs: options.stallTimeoutMs,
+        stallTimeoutMs: options.stallTimeoutMs ?? config.downloadTimeoutMs,
       });
       if (/^[0-9a-f]{40}$/.test(metadata.etag)) await verifyGitBlob(blob, metadata.etag, `${repo}/${file}`);
       downloaded = fetched.size;
@@ -200,7 +277,8 @@ export async function hubDownload(config: HubConfig, repo: string, revision: str
 function fromCache(config: HubConfig, repo: string, revision: string, file: string, why: string): HubFile {
   const path = cachedFile(config, repo, revision, file);
   if (!path) {
-    throw modelError(`${why} and ${repo}/${file} (revision ${revision}) is not in the cache ${config.cacheDir}; unset HF_HUB_OFFLINE, or install from a local copy with --from DIR`);
+    const retry = config.offline ? "unset HF_HUB_OFFLINE" : "run again when the Hub answers";
+    throw modelError(`${why} and ${repo}/${file} (revision ${revision}) is not in the cache ${config.cacheDir}; ${retry}, or install from a local copy with --from DIR`);
   }
   const commit = cachedCommit(config, repo, revision)!;
   const target = lstatSync(path).isSymbolicLink() ? readlinkSync(path) : path;
@@ -228,9 +306,18 @@ async function verifyGitBlob(path: string, expected: string, name: string): Prom
   }
 }
 
-/** Records that `revision` points at `commit` (refs/{revision}), as huggingface_hub does after resolving a branch. */
+/**
+ * Records that `revision` points at `commit` in refs/{revision}, as huggingface_hub does: a revision with slashes
+ * (refs/pr/1, a branch feature/x) is a nested path, refs/refs/pr/1.
+ */
 export function writeRef(config: HubConfig, repo: string, revision: string, commit: string): void {
-  if (isCommitHash(revision) || cachedCommit(config, repo, revision) === commit) return;
-  mkdirSync(join(repoCacheDir(config, repo), "refs"), { recursive: true });
-  writeFileAtomic(join(repoCacheDir(config, repo), "refs", revision), commit);
+  if (revision === commit || cachedCommit(config, repo, revision) === commit) return;
+  const ref = join(repoCacheDir(config, repo), "refs", revision);
+  mkdirSync(dirname(ref), { recursive: true });
+  writeFileAtomic(ref, commit);
+}
+
+/** The first clause of an error, for a one-line notice. */
+export function fallbackReason(error: unknown): string {
+  return (error as Error).message.split(";")[0];
 }

@@ -1,14 +1,15 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { inputError, modelError } from "../cli/errors.ts";
+import { inputError, modelError, usageError } from "../cli/errors.ts";
 import { writeFileAtomic } from "../output/atomic.ts";
 import { glammHome } from "../runtime/paths.ts";
 import { convertAfterPull } from "./converters.ts";
-import { NetworkError } from "./download.ts";
-import { cachedCommit, cachedSnapshotFiles, fetchRepoInfo, hubConfig, hubDownload, isCommitHash, snapshotDir, writeRef, type HubConfig } from "./hf.ts";
+import { canUseCache } from "./errors.ts";
+import { cachedCommit, cachedSnapshotFiles, fallbackReason, fetchRepoInfo, hubConfig, hubDownload, isCommitHash, snapshotDir, writeRef, type HubConfig } from "./hf.ts";
 import { withFileLock } from "./lock.ts";
 import { findManifest, manifests, parsePullSpec, type ModelManifest, type PullSpec } from "./manifests.ts";
+import { selectFiles, type FileFilter } from "./patterns.ts";
 import type { ProgressReporter } from "./progress.ts";
 
 type Env = Record<string, string | undefined>;
@@ -47,6 +48,8 @@ export interface PullOptions {
   concurrency?: number;
   progress?: ProgressReporter;
   onNotice?(message: string): void;
+  /** Which files of a repo without a manifest to fetch (`--include`, `--exclude`, `--variant`). */
+  filter?: FileFilter;
 }
 
 export interface PullResult {
@@ -93,6 +96,10 @@ export function isIntact(record: InstallRecord): boolean {
 export async function pullModel(spec: string, options: PullOptions = {}): Promise<PullResult[]> {
   const parsed = parsePullSpec(spec);
   const name = parsed.manifest?.name ?? parsed.repo;
+  const filtered = options.filter && (options.filter.include || options.filter.exclude || options.filter.variant !== undefined);
+  if (filtered && (parsed.manifest || options.from)) {
+    throw usageError(`--include, --exclude and --variant choose files of a Hub repo without a manifest; ${parsed.manifest ? `${name} has one (models/${name}.json)` : "--from installs the whole folder"}`);
+  }
   if (options.from) return pullFromDir(name, parsed, resolve(options.from), options);
   return pullFromHub(name, parsed, options);
 }
@@ -106,41 +113,68 @@ async function pullFromHub(name: string, spec: PullSpec, options: PullOptions): 
   return [result, ...(await pullFromHub(vision.manifest?.name ?? vision.repo, vision, options))];
 }
 
+/** Where a Hub pull takes its files from: the commit, the repo's file list, and whether only the cache may be read. */
+interface HubSource {
+  commit: string;
+  listing: string[];
+  /** Why the files come from the cache without asking the Hub (offline, or the Hub failed for the repo). */
+  cacheOnly?: string;
+}
+
+/** The Hub's answer for the revision, or, as snapshot_download does, the cached snapshot when offline or the Hub fails. */
+async function resolveSource(config: HubConfig, spec: PullSpec, options: PullOptions, keepInstalled: (why: string) => boolean): Promise<HubSource | undefined> {
+  let cacheOnly = "HF_HUB_OFFLINE=1 is set";
+  if (!config.offline) {
+    try {
+      const { commit, files } = await fetchRepoInfo(config, spec.repo, spec.revision, options.signal);
+      return { commit, listing: files };
+    } catch (error) {
+      // An outage, a timeout or an auth failure, not a missing revision: what the cache holds for the revision stands in.
+      if (!canUseCache(error)) throw error;
+      cacheOnly = fallbackReason(error);
+      if (keepInstalled(cacheOnly)) return undefined;
+      const cached = cachedCommit(config, spec.repo, spec.revision);
+      if (!cached || cachedSnapshotFiles(config, spec.repo, cached).length === 0) throw error;
+      options.onNotice?.(`${cacheOnly}; using ${spec.repo}@${spec.revision} (${cached.slice(0, 10)}) from the cache ${config.cacheDir}`);
+    }
+  } else if (keepInstalled(cacheOnly)) return undefined;
+  const commit = cachedCommit(config, spec.repo, spec.revision) ?? spec.revision;
+  const listing = cachedSnapshotFiles(config, spec.repo, commit);
+  if (listing.length === 0) throw modelError(`${cacheOnly} and ${spec.repo}@${spec.revision} is not in the cache ${config.cacheDir}; unset HF_HUB_OFFLINE, or use --from DIR`);
+  return { commit, listing, cacheOnly };
+}
+
 async function installFromHub(config: HubConfig, name: string, spec: PullSpec, options: PullOptions): Promise<PullResult> {
   const env = options.env ?? process.env;
   const existing = readInstallRecord(name, env);
   const same = existing?.source.kind === "hub" && existing.repo === spec.repo && existing.revision === spec.revision && isIntact(existing);
   const unchanged = (): PullResult => ({ record: existing!, upToDate: true, downloadedBytes: 0, converted: [] });
-  let commit: string;
-  let listing: string[] | undefined;
-  if (config.offline) {
-    if (same) return unchanged();
-    commit = cachedCommit(config, spec.repo, spec.revision) ?? spec.revision;
-    listing = cachedSnapshotFiles(config, spec.repo, commit);
-  } else if (same && isCommitHash(spec.revision) && existing.commit === spec.revision) {
-    return unchanged();
-  } else {
-    try {
-      ({ commit, files: listing } = await fetchRepoInfo(config, spec.repo, spec.revision, options.signal));
-    } catch (error) {
-      if (error instanceof NetworkError && same) {
-        options.onNotice?.(`${error.message.split(";")[0]}; keeping the installed ${name}`);
-        return unchanged();
-      }
-      throw error;
-    }
+  if (same && !config.offline && isCommitHash(spec.revision) && existing.commit === spec.revision) return unchanged();
+  const keepInstalled = (why: string) => {
+    if (same && !config.offline) options.onNotice?.(`${why}; keeping the installed ${name}`);
+    return same;
+  };
+  const source = await resolveSource(config, spec, options, keepInstalled);
+  if (!source) return unchanged();
+  const { commit, listing, cacheOnly } = source;
+  if (cacheOnly === undefined) {
     if (same && existing.commit === commit) return unchanged();
     writeRef(config, spec.repo, spec.revision, commit);
   }
-  const files = spec.manifest?.files ?? listing;
-  if (files.length === 0) throw modelError(`HF_HUB_OFFLINE=1 is set and ${spec.repo}@${spec.revision} is not in the cache ${config.cacheDir}; unset HF_HUB_OFFLINE, or use --from DIR`);
-
+  const files = spec.manifest?.files ?? selectFiles(listing, options.filter ?? {});
+  if (files.length === 0) throw usageError(`no file of ${spec.repo}@${spec.revision} matches --include/--exclude/--variant (it has ${listing.length})`);
   let downloadedBytes = 0;
   let fileCommit = commit;
   const installed = await mapLimit(files, options.concurrency ?? 4, async (file) => {
     const tracker = options.progress?.addFile(file);
     try {
-      const got = await hubDownload(config, spec.repo, commit, file, { onProgress: tracker?.update, signal: options.signal, onWait: options.onNotice });
+      const got = await hubDownload(config, spec.repo, commit, file, {
+        onProgress: tracker?.update,
+        signal: options.signal,
+        onWait: options.onNotice,
+        onNotice: options.onNotice,
+        cacheOnly,
+      });
       tracker?.update({ received: got.size, total: got.size, rate: 0 });
       downloadedBytes += got.downloaded;
       fileCommit = got.commit;

@@ -3,7 +3,9 @@ import { createHash } from "node:crypto";
 /**
  * A loopback stand-in for the Hugging Face Hub: `/{repo}/resolve/{rev}/{file}` with the Hub's headers, LFS files
  * redirected to a second ("CDN") origin, `/api/models/{repo}/revision/{rev}`, plain files under `/files/`, and
- * injectable faults (cut connection, stall, HTTP status, wrong content, ignored Range).
+ * injectable faults (cut connection, stall, HTTP status, wrong content, ignored Range, a redirect elsewhere, no answer).
+ * Errors carry the Hub's X-Error-Code / X-Error-Message headers as huggingface.co sends them; revisions are matched on
+ * percent-decoded path segments, so `refs%2Fpr%2F1` is the revision `refs/pr/1`.
  */
 
 export type Fault =
@@ -12,7 +14,11 @@ export type Fault =
   | { kind: "stall"; afterBytes: number }
   | { kind: "status"; status: number }
   | { kind: "corrupt" }
-  | { kind: "ignore-range" };
+  | { kind: "ignore-range" }
+  /** An absolute redirect to another origin without the Hub's headers (a mirror forwarding elsewhere). */
+  | { kind: "redirect"; location: string }
+  /** No answer at all until close() (a timeout for the client). */
+  | { kind: "hang" };
 
 export interface FaultRule {
   /** Applies to requests whose path contains this text. */
@@ -36,6 +42,17 @@ export interface FakeRepo {
   files: Record<string, Uint8Array | Blob>;
   /** When set, every request for this repo needs `Authorization: Bearer <token>`. */
   token?: string;
+  /** Gated: the file list is public, files need `Authorization: Bearer <token>` of an account that accepted the terms. */
+  gatedToken?: string;
+  /** Other revisions (branches, tags, `refs/pr/N`) by name, each a commit with its own files. */
+  revisions?: Record<string, { commit: string; files: Record<string, Uint8Array | Blob> }>;
+  /** Old names that redirect (relative Location, HTTP 307) to this repo, as the Hub does for renamed repos. */
+  formerIds?: string[];
+}
+
+export interface HubServerOptions {
+  /** When set, any other bearer token is answered 401 "Invalid credentials in Authorization header". */
+  knownTokens?: string[];
 }
 
 /** Files at or above this size are served like Git LFS files: a redirect to the CDN origin with X-Linked-* headers. */
@@ -66,8 +83,9 @@ interface Entry {
   sha256?: string;
 }
 
-export function startHubServer(): HubServer {
+export function startHubServer(options: HubServerOptions = {}): HubServer {
   const repos = new Map<string, FakeRepo>();
+  const renamed = new Map<string, string>();
   const lfs = new Map<string, Entry>();
   const plain = new Map<string, Entry>();
   const requests: RecordedRequest[] = [];
@@ -84,14 +102,15 @@ export function startHubServer(): HubServer {
     return rule.fault;
   };
 
-  const serve = (origin: RecordedRequest["origin"], handle: (req: Request, path: string) => Response | Promise<Response>) =>
+  const serve = (origin: RecordedRequest["origin"], handle: (req: Request, path: string, segments: string[]) => Response | Promise<Response>) =>
     Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
       fetch(req) {
-        const path = decodeURIComponent(new URL(req.url).pathname);
+        const segments = new URL(req.url).pathname.split("/").map(decodeURIComponent);
+        const path = segments.join("/");
         record(origin, req, path);
-        return handle(req, path);
+        return handle(req, path, segments.slice(1));
       },
     });
 
@@ -103,18 +122,31 @@ export function startHubServer(): HubServer {
     return serveBody(req, entry, takeFault(path), pending);
   });
 
-  const hub = serve("hub", (req, path) => {
+  const hub = serve("hub", (req, path, segments) => {
     const fault = takeFault(path);
     if (fault?.kind === "status") return new Response(`fault ${fault.status}`, { status: fault.status });
+    if (fault?.kind === "redirect") return new Response(null, { status: 302, headers: { Location: fault.location } });
+    if (fault?.kind === "hang") return new Promise<Response>((resolve) => pending.add(() => resolve(new Response("closed", { status: 503 }))));
+    const token = req.headers.get("authorization")?.replace(/^Bearer /, "");
+    if (token !== undefined && options.knownTokens && !options.knownTokens.includes(token)) {
+      return new Response("Invalid credentials", { status: 401, headers: { "X-Error-Message": "Invalid credentials in Authorization header" } });
+    }
     if (path.startsWith("/files/")) {
       const entry = plain.get(path.slice("/files/".length));
       return entry ? serveBody(req, entry, fault, pending) : new Response("not found", { status: 404 });
     }
-    const api = path.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/);
-    if (api) return apiResponse(repos, req, api[1], api[2]);
-    const resolve = path.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
-    if (!resolve) return new Response("not found", { status: 404 });
-    return resolveResponse(repos, lfs, cdn.url.origin, req, resolve[1], resolve[2], resolve[3], fault, pending);
+    // /api/models/{org}/{name}/revision/{rev} and /{org}/{name}/resolve/{rev}/{file...}, rev as one decoded segment
+    const api = segments[0] === "api" && segments[1] === "models" && segments[4] === "revision" && segments.length === 6;
+    const resolve = segments[2] === "resolve" && segments.length >= 5;
+    if (!api && !resolve) return new Response("not found", { status: 404 });
+    const id = api ? `${segments[2]}/${segments[3]}` : `${segments[0]}/${segments[1]}`;
+    const newId = renamed.get(id);
+    if (newId) {
+      const rest = new URL(req.url).pathname.split("/").slice(api ? 5 : 3).join("/");
+      return new Response(null, { status: 307, headers: { Location: api ? `/api/models/${newId}/${rest}` : `/${newId}/${rest}` } });
+    }
+    if (api) return apiResponse(repos, req, id, segments[5]);
+    return resolveResponse(repos, lfs, cdn.url.origin, req, id, segments[3], segments.slice(4).join("/"), fault, pending);
   });
 
   return {
@@ -124,6 +156,7 @@ export function startHubServer(): HubServer {
     faults,
     addRepo(repo) {
       repos.set(repo.id, repo);
+      for (const former of repo.formerIds ?? []) renamed.set(former, repo.id);
     },
     addFile(name, body) {
       plain.set(name, { body: body instanceof Blob ? body : new Blob([body]) });
@@ -136,23 +169,37 @@ export function startHubServer(): HubServer {
   };
 }
 
-function repoFor(repos: Map<string, FakeRepo>, req: Request, id: string, rev: string): FakeRepo | Response {
-  const repo = repos.get(id);
-  const notFound = new Response(JSON.stringify({ error: "Repository not found" }), {
-    status: 401, // the Hub answers 401 for both missing and private repos when no token is sent
-    headers: { "X-Error-Code": "RepositoryNotFound" },
+/** The files of one commit of a repo, as a revision resolves to them. */
+interface RepoView {
+  repo: FakeRepo;
+  commit: string;
+  files: Record<string, Uint8Array | Blob>;
+}
+
+const hubError = (status: number, code: string | undefined, message: string, extra: Record<string, string> = {}) =>
+  new Response(JSON.stringify({ error: message }), {
+    status,
+    headers: { "Content-Type": "application/json", "X-Error-Message": message, ...(code ? { "X-Error-Code": code } : {}), ...extra },
   });
-  if (!repo) return req.headers.get("authorization") ? new Response("not found", { status: 404 }) : notFound;
-  if (repo.token && req.headers.get("authorization") !== `Bearer ${repo.token}`) return notFound;
-  if (rev !== "main" && rev !== repo.commit) return new Response("revision not found", { status: 404, headers: { "X-Error-Code": "RevisionNotFound" } });
-  return repo;
+
+function repoFor(repos: Map<string, FakeRepo>, req: Request, id: string, rev: string): RepoView | Response {
+  const repo = repos.get(id);
+  const authorization = req.headers.get("authorization");
+  // The Hub answers 401 for both missing and private repos when no token is sent, 404 when one is.
+  const notFound = () => hubError(authorization ? 404 : 401, "RepoNotFound", "Repository not found");
+  if (!repo) return notFound();
+  if (repo.token && authorization !== `Bearer ${repo.token}`) return notFound();
+  if (rev === "main" || rev === repo.commit) return { repo, commit: repo.commit, files: repo.files };
+  const named = repo.revisions?.[rev] ?? Object.values(repo.revisions ?? {}).find((r) => r.commit === rev);
+  if (!named) return hubError(404, "RevisionNotFound", `Invalid rev id: ${rev}`);
+  return { repo, commit: named.commit, files: named.files };
 }
 
 function apiResponse(repos: Map<string, FakeRepo>, req: Request, id: string, rev: string): Response {
-  const repo = repoFor(repos, req, id, rev);
-  if (repo instanceof Response) return repo;
-  const siblings = Object.keys(repo.files).map((rfilename) => ({ rfilename }));
-  return Response.json({ id: repo.id, sha: repo.commit, siblings });
+  const view = repoFor(repos, req, id, rev);
+  if (view instanceof Response) return view;
+  const siblings = Object.keys(view.files).map((rfilename) => ({ rfilename }));
+  return Response.json({ id: view.repo.id, sha: view.commit, siblings });
 }
 
 async function resolveResponse(
@@ -166,12 +213,17 @@ async function resolveResponse(
   fault: Fault | undefined,
   pending: Set<() => void>,
 ): Promise<Response> {
-  const repo = repoFor(repos, req, id, rev);
-  if (repo instanceof Response) return repo;
-  const content = repo.files[file];
-  if (!content) return new Response("entry not found", { status: 404, headers: { "X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.commit } });
+  const view = repoFor(repos, req, id, rev);
+  if (view instanceof Response) return view;
+  const authorization = req.headers.get("authorization");
+  if (view.repo.gatedToken && authorization !== `Bearer ${view.repo.gatedToken}`) {
+    const why = authorization ? "you are not in the authorized list" : "you must be authenticated to access it";
+    return hubError(authorization ? 403 : 401, "GatedRepo", `Access to model ${id} is restricted and ${why}`);
+  }
+  const content = view.files[file];
+  if (!content) return hubError(404, "EntryNotFound", `${file} does not exist on "${rev}"`, { "X-Repo-Commit": view.commit });
   const bytes = content instanceof Blob ? new Uint8Array(await content.arrayBuffer()) : content;
-  const common = { "X-Repo-Commit": repo.commit };
+  const common = { "X-Repo-Commit": view.commit };
   if (bytes.byteLength >= lfsThreshold) {
     const sha = sha256Hex(bytes);
     lfs.set(sha, { body: new Blob([bytes]) });
