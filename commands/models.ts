@@ -6,7 +6,7 @@ export default class ModelsCommand extends Command {
   static paths = [["models"]];
   static usage = Command.Usage({
     description: "list known models and which are installed",
-    details: "Known models come from glamm's manifests; models pulled by Hub repo id are listed after them.",
+    details: "Known models come from glamm's manifests; models pulled by Hub repo id are listed after them. COMMIT is the Hub commit an installed model came from (--json has it in full).",
     examples: [["List models", "glamm models"], ["Machine-readable list", "glamm models --json"]],
   });
 
@@ -18,8 +18,8 @@ export default class ModelsCommand extends Command {
       this.context.stdout.write(`${JSON.stringify(models, null, 2)}\n`);
       return 0;
     }
-    const rows = models.map((m) => [m.name, m.repo, m.installed ? formatBytes(m.size ?? 0) : "-", m.tasks.join(",") || "-"]);
-    const header = ["NAME", "HUB REPO", "INSTALLED", "TASKS"];
+    const rows = models.map((m) => [m.name, m.repo, m.installed ? (m.commit?.slice(0, 10) ?? m.source ?? "-") : "-", m.installed ? formatBytes(m.size ?? 0) : "-", m.tasks.join(",") || "-"]);
+    const header = ["NAME", "HUB REPO", "COMMIT", "INSTALLED", "TASKS"];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const format = (cells: string[]) => `${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ")}\n`;
     this.context.stdout.write([header, ...rows].map(format).join(""));

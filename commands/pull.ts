@@ -75,7 +75,8 @@ function summary(result: PullResult) {
 
 function line(result: PullResult): string {
   const s = summary(result);
-  const from = s.commit ? `${s.repo}@${s.revision} (${s.commit.slice(0, 10)})` : `${s.repo} from ${result.record.source.kind === "dir" ? result.record.source.dir : "?"}`;
+  const at = s.commit === s.revision ? s.commit.slice(0, 10) : `${s.revision} (${s.commit?.slice(0, 10)})`;
+  const from = s.commit ? `${s.repo}@${at}` : `${s.repo} from ${result.record.source.kind === "dir" ? result.record.source.dir : "?"}`;
   const what = s.upToDate ? "up to date" : `${s.files.length} files, ${formatBytes(s.size)}, ${formatBytes(s.downloadedBytes)} downloaded`;
   return `${s.name}: ${from}: ${what}\n`;
 }

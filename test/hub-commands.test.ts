@@ -59,11 +59,12 @@ test("glamm pull --json then glamm models --json report the install", async () =
   expect(models.find((m) => m.name === "glamm-refseg")).toMatchObject({ installed: false });
 
   const table = await run(["models"]);
-  expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+HUB REPO\s+INSTALLED\s+TASKS$/);
-  expect(table.stdout).toMatch(/glamm-gcg\s+MBZUAI\/GLaMM-GCG\s+\d/);
+  expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+HUB REPO\s+COMMIT\s+INSTALLED\s+TASKS$/);
+  expect(table.stdout).toMatch(new RegExp(`glamm-gcg\\s+MBZUAI/GLaMM-GCG\\s+${glamm.commit.slice(0, 10)}\\s+\\d`));
+  expect(table.stdout).toMatch(/glamm-refseg\s+MBZUAI\/GLaMM-RefSeg\s+-\s+-/);
 
   const again = await run(["pull", "glamm-gcg"]);
-  expect(again.stdout).toBe(`glamm-gcg: MBZUAI/GLaMM-GCG@main (${glamm.commit.slice(0, 10)}): up to date\nclip-vit-large-patch14-336: openai/clip-vit-large-patch14-336@main (${clip.commit.slice(0, 10)}): up to date\n`);
+  expect(again.stdout).toBe(`glamm-gcg: MBZUAI/GLaMM-GCG@main (${glamm.commit.slice(0, 10)}): up to date\nclip-vit-large-patch14-336: openai/clip-vit-large-patch14-336@${clip.commit.slice(0, 10)}: up to date\n`);
 });
 
 test("two glamm processes pulling the same model at once both succeed with one intact copy", async () => {

@@ -128,8 +128,15 @@ const isRelativeLocation = (location: string) => !/^([a-z][a-z0-9+.-]*:)?\/\//i.
  */
 async function hubRequest(config: HubConfig, url: string, method: "GET" | "HEAD", followAbsolute: boolean, signal?: AbortSignal): Promise<{ response: Response; url: string }> {
   let headers: Record<string, string> = { ...authHeaders(config), "Accept-Encoding": "identity" };
+  const origin = new URL(url).origin;
   for (let hop = 0; hop < 10; hop++) {
-    const response = await requestWithTimeout(url, { method, redirect: "manual", headers }, { signal, timeoutMs: config.etagTimeoutMs, timeoutVariable: "HF_HUB_ETAG_TIMEOUT" });
+    let response: Response;
+    try {
+      response = await requestWithTimeout(url, { method, redirect: "manual", headers }, { signal, timeoutMs: config.etagTimeoutMs, timeoutVariable: "HF_HUB_ETAG_TIMEOUT" });
+    } catch (error) {
+      if (!(error instanceof NetworkError) || new URL(url).origin === origin) throw error;
+      throw new NetworkError(`${origin} redirected to ${new URL(url).origin}, and then: ${error.message}`, ExitCode.runtime);
+    }
     const location = response.headers.get("location");
     if (response.status < 300 || response.status >= 400 || !location || (!followAbsolute && !isRelativeLocation(location))) return { response, url };
     const next = new URL(location, url);

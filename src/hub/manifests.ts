@@ -63,6 +63,8 @@ export function parsePullSpec(spec: string): PullSpec {
   const name = at > 0 ? spec.slice(0, at) : spec;
   const revision = at > 0 ? spec.slice(at + 1) : undefined;
   if (revision === "") throw usageError(`"${spec}": empty revision after @`);
+  // A revision names a file under refs/ in the cache (refs/pr/1 -> refs/refs/pr/1): no way out of that folder.
+  if (revision?.split("/").some((part) => part === "" || part === "." || part === "..")) throw usageError(`"${spec}": "${revision}" is not a revision name`);
   const manifest = findManifest(name);
   if (manifest) return { repo: manifest.repo, revision: revision ?? manifest.revision, manifest };
   if (repoIdPattern.test(name)) return { repo: name, revision: revision ?? "main" };

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { findManifest } from "../../src/hub/manifests.ts";
 
 /**
  * A loopback stand-in for the Hugging Face Hub: `/{repo}/resolve/{rev}/{file}` with the Hub's headers, LFS files
@@ -336,9 +337,11 @@ export function fakeCheckpoint(glammRepo = "MBZUAI/GLaMM-GCG", clipRepo = "opena
       "added_tokens.json": json({ "[SEG]": 32003 }),
     },
   };
+  // A manifest that pins a commit is pulled at it, so the fake serves that commit.
+  const pinned = findManifest(clipRepo)?.revision;
   const clip: FakeRepo = {
     id: clipRepo,
-    commit: "2222222222222222222222222222222222222222",
+    commit: pinned && /^[0-9a-f]{40}$/.test(pinned) ? pinned : "2222222222222222222222222222222222222222",
     files: {
       "config.json": json({ model_type: "clip" }),
       "preprocessor_config.json": json({ crop_size: 336 }),
