@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hubConfig } from "../src/hub/hf.ts";
 import { pullModel, readInstallRecord } from "../src/hub/store.ts";
 import { expectGlammError } from "./helpers/expect-error.ts";
-import { fakeCheckpoint, gitBlobSha1, lfsThreshold, sha256Hex, startHubServer, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
+import { fakeCheckpoint, hubEtag, sha256Hex, startHubServer, writeCachedSnapshot, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
 
 let server: HubServer;
 let root: string;
@@ -32,8 +32,6 @@ function freshEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 const bytesOf = (content: Uint8Array | Blob) => content as Uint8Array;
-/** The id the Hub gives a file: sha256 for LFS files, git's blob sha1 for small ones. */
-const hubEtag = (content: Uint8Array) => (content.byteLength >= lfsThreshold ? sha256Hex(content) : gitBlobSha1(content));
 const requestsSince = (start: number) => server.requests.slice(start);
 
 /** The huggingface_hub layout; a repo pulled at a branch (not a pinned commit) also has refs/main. */
@@ -77,16 +75,7 @@ describe("glamm pull from the Hub", () => {
 
   test("files already in the cache (as Python tools leave them) are not fetched again", async () => {
     const env = freshEnv();
-    const repoDir = join(env.HF_HOME, "hub", `models--${glamm.id.replace("/", "--")}`);
-    for (const [file, content] of Object.entries(glamm.files)) {
-      const etag = hubEtag(bytesOf(content));
-      mkdirSync(join(repoDir, "blobs"), { recursive: true });
-      writeFileSync(join(repoDir, "blobs", etag), bytesOf(content));
-      mkdirSync(join(repoDir, "snapshots", glamm.commit), { recursive: true });
-      symlinkSync(`../../blobs/${etag}`, join(repoDir, "snapshots", glamm.commit, file));
-    }
-    mkdirSync(join(repoDir, "refs"), { recursive: true });
-    writeFileSync(join(repoDir, "refs", "main"), glamm.commit);
+    writeCachedSnapshot(join(env.HF_HOME, "hub"), glamm);
     const start = server.requests.length;
     const [model] = await pullModel("glamm-gcg", { env });
     expect(model.downloadedBytes).toBe(0);

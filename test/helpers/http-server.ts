@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { findManifest } from "../../src/hub/manifests.ts";
 
 /**
@@ -77,6 +79,34 @@ export function sha256Hex(data: Uint8Array): string {
 /** The id git (and so the Hub's ETag) gives a small file: sha1 over "blob <size>\0" + content. */
 export function gitBlobSha1(data: Uint8Array): string {
   return createHash("sha1").update(`blob ${data.byteLength}\0`).update(data).digest("hex");
+}
+
+/** The id the Hub gives a file (its ETag, and its blob's name in the cache): sha256 for LFS files, git's blob sha1 for small ones. */
+export function hubEtag(content: Uint8Array): string {
+  return content.byteLength >= lfsThreshold ? sha256Hex(content) : gitBlobSha1(content);
+}
+
+/**
+ * Writes a repo into a Hugging Face cache as huggingface_hub leaves it (blobs/{etag}, snapshots/{commit}/{file} ->
+ * ../../blobs/{etag}, refs/{ref}), without anything glamm would add; `omit` leaves files out.
+ */
+export function writeCachedSnapshot(cacheDir: string, repo: FakeRepo, options: { ref?: string; omit?: string[] } = {}): string {
+  const repoDir = join(cacheDir, `models--${repo.id.replaceAll("/", "--")}`);
+  for (const [file, content] of Object.entries(repo.files)) {
+    if (options.omit?.includes(file)) continue;
+    const bytes = content as Uint8Array;
+    const etag = hubEtag(bytes);
+    mkdirSync(join(repoDir, "blobs"), { recursive: true });
+    writeFileSync(join(repoDir, "blobs", etag), bytes);
+    const pointer = join(repoDir, "snapshots", repo.commit, file);
+    mkdirSync(dirname(pointer), { recursive: true });
+    const depth = file.split("/").length + 1;
+    symlinkSync(`${"../".repeat(depth)}blobs/${etag}`, pointer);
+  }
+  const ref = join(repoDir, "refs", options.ref ?? "main");
+  mkdirSync(dirname(ref), { recursive: true });
+  writeFileSync(ref, repo.commit);
+  return repoDir;
 }
 
 interface Entry {
