@@ -6,6 +6,7 @@ import { Writable } from "node:stream";
 import { Cli } from "clipanion";
 import ModelsCommand from "../commands/models.ts";
 import PullCommand from "../commands/pull.ts";
+import { withFileLock } from "../src/hub/lock.ts";
 import { fakeCheckpoint, sha256Hex, startHubServer, type HubServer } from "./helpers/http-server.ts";
 
 let server: HubServer;
@@ -78,4 +79,38 @@ test("two glamm processes pulling the same model at once both succeed with one i
   expect(codes).toEqual([0, 0]);
   const record = JSON.parse(readFileSync(join(env.GLAMM_HOME, "models", "glamm-gcg", "install.json"), "utf8")) as { dir: string; files: { path: string }[] };
   for (const { path } of record.files) expect(sha256Hex(readFileSync(join(record.dir, path)))).toBe(sha256Hex(glamm.files[path] as Uint8Array));
+});
+
+test("two glamm processes with one Hugging Face cache wait on huggingface_hub's blob lock and download the blob once", async () => {
+  const hfHome = join(root, "c", "hf");
+  const shard = glamm.files["pytorch_model-00001-of-00002.bin"] as Uint8Array;
+  const lock = join(hfHome, "hub", ".locks", "models--MBZUAI--GLaMM-GCG", `${sha256Hex(shard)}.lock`);
+  const main = join(import.meta.dir, "..", "src", "main.ts");
+  const before = server.requests.length;
+  // Separate glamm stores, so only the blob lock in the shared cache stands between the two processes.
+  const spawn = (store: string) =>
+    Bun.spawn([process.execPath, main, "pull", "glamm-gcg", "--json"], {
+      env: { ...process.env, GLAMM_HOME: join(root, "c", store), HF_HOME: hfHome, HF_ENDPOINT: server.url },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+  let children: ReturnType<typeof spawn>[] = [];
+  const stderr = ["", ""];
+  // The test holds the blob's lock until both processes say they are waiting for it.
+  await withFileLock(lock, async () => {
+    children = [spawn("one"), spawn("two")];
+    children.forEach((child, i) =>
+      void (async () => {
+        for await (const chunk of child.stderr) stderr[i] += new TextDecoder().decode(chunk);
+      })(),
+    );
+    const deadline = Date.now() + 30_000;
+    while (!stderr.every((text) => text.includes("is being downloaded by another process; waiting")) && Date.now() < deadline) await Bun.sleep(50);
+  });
+  const codes = await Promise.all(children.map((c) => c.exited));
+  if (codes.some((code) => code !== 0)) console.error(stderr.join("\n"));
+  expect(codes).toEqual([0, 0]);
+  expect(stderr.every((text) => text.includes("pytorch_model-00001-of-00002.bin is being downloaded by another process; waiting"))).toBe(true);
+  const shardGets = server.requests.slice(before).filter((r) => r.origin === "cdn" && r.path === `/blobs/${sha256Hex(shard)}`);
+  expect(shardGets.length).toBe(1);
 });

@@ -26,3 +26,16 @@ test("pull specs: short names, repo ids, @revision", () => {
   expect(() => parsePullSpec("no-such-model")).toThrow(/unknown model "no-such-model"/);
   expect(() => parsePullSpec("glamm-gcg@")).toThrow(/empty revision/);
 });
+
+test("manifests pin full commits (or follow main), and name no repo the Hub deleted", () => {
+  for (const m of manifests) {
+    expect(m.revision).toMatch(/^(main|[0-9a-f]{40})$/);
+    expect(m.repo).not.toStartWith("runwayml/"); // deleted on the Hub: stable-diffusion-v1-5/stable-diffusion-v1-5
+  }
+});
+
+test("pull specs: revisions with slashes, none leaving refs/", () => {
+  expect(parsePullSpec("MBZUAI/GLaMM-GCG@refs/pr/1")).toMatchObject({ repo: "MBZUAI/GLaMM-GCG", revision: "refs/pr/1" });
+  expect(parsePullSpec("someone/other@feature/x")).toEqual({ repo: "someone/other", revision: "feature/x" });
+  for (const bad of ["someone/other@../../etc", "someone/other@refs//pr", "someone/other@/abs"]) expect(() => parsePullSpec(bad)).toThrow(/is not a revision name/);
+});
