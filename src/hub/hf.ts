@@ -264,7 +264,8 @@ export async function hubDownload(config: HubConfig, repo: string, revision: str
       const fetched = await downloadFile({
         url: resolveUrl(config, repo, metadata.commit, file),
         dest: blob,
-        partPath: `${blob}.incomplete`, // huggingface_hub's name, so either tool resumes the other's partial file
+        // huggingface_hub before 1.18 resumes this name too; 1.18+ writes {etag}.{random}.incomplete and never resumes.
+        partPath: `${blob}.incomplete`,
         headers: authHeaders(config),
         expectedSize: metadata.size,
         expectedSha256: /^[0-9a-f]{64}$/.test(metadata.etag) ? metadata.etag : undefined,
