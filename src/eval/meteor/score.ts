@@ -2,8 +2,9 @@
  * METEOR 1.5 scoring (edu.cmu.meteor.scorer.MeteorScorer / MeteorStats) and the set-level score pycocoevalcap reads:
  * every segment's sufficient statistics summed (MeteorStats.addStats), then scored once.
  */
-import { align, MODULE_EXACT, MODULE_STEM, MODULE_SYNONYM, type AlignerResources } from "./align.ts";
+import { align, MODULE_EXACT, MODULE_PARAPHRASE, MODULE_STEM, MODULE_SYNONYM, type AlignerResources } from "./align.ts";
 import { normalizeEnglish, type NonbreakingPrefixes } from "./normalize.ts";
+import type { ParaphraseTable } from "./paraphrase.ts";
 import type { SynonymDictionary } from "./synonyms.ts";
 
 /** English "rank" task defaults: alpha, beta, gamma, delta and the exact, stem, synonym, paraphrase weights. */
@@ -86,10 +87,11 @@ export const emptyStats = (): MeteorStats => ({
   referenceWordMatches: 0,
 });
 
-/** The data METEOR reads besides the sentences: without synonyms the synonym stage matches nothing. */
+/** The data METEOR reads besides the sentences: a stage without its data (synonyms, paraphrases) matches nothing. */
 export interface MeteorResources {
   functionWords: ReadonlySet<string>;
   synonyms?: SynonymDictionary;
+  paraphrases?: ParaphraseTable;
   nonbreakingPrefixes?: NonbreakingPrefixes;
 }
 
@@ -98,9 +100,10 @@ const tokens = (text: string) => text.split(/[ \t\n\r\f]+/).filter(Boolean);
 export class MeteorScorer {
   private readonly aligner: AlignerResources;
 
-  /** English defaults with the paraphrase stage off (its table is not implemented); weights stay the jar's four. */
+  /** English defaults (`-l en -norm`): exact, stem, synonym and paraphrase stages. */
   constructor(private readonly resources: MeteorResources) {
-    this.aligner = { functionWords: resources.functionWords, synonyms: resources.synonyms, modules: [MODULE_EXACT, MODULE_STEM, MODULE_SYNONYM] };
+    const { functionWords, synonyms, paraphrases } = resources;
+    this.aligner = { functionWords, synonyms, paraphrases, modules: [MODULE_EXACT, MODULE_STEM, MODULE_SYNONYM, MODULE_PARAPHRASE] };
   }
 
   private normalize(text: string): string {
