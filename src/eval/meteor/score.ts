@@ -3,7 +3,7 @@
  * every segment's sufficient statistics summed (MeteorStats.addStats), then scored once.
  */
 import { align, MODULE_EXACT, MODULE_PARAPHRASE, MODULE_STEM, MODULE_SYNONYM, type AlignerResources } from "./align.ts";
-import { normalizeEnglish, type NonbreakingPrefixes } from "./normalize.ts";
+import { javaTrim, normalizeEnglish, type NonbreakingPrefixes } from "./normalize.ts";
 import type { ParaphraseTable } from "./paraphrase.ts";
 import type { SynonymDictionary } from "./synonyms.ts";
 
@@ -128,13 +128,13 @@ export class MeteorScorer {
     };
   }
 
-  /** The `SCORE ||| refs ||| test` answer: the statistics of the best-scoring reference (first wins ties). */
+  /** MeteorScorer.getMeteorStats: the statistics of the first reference with the highest score. */
   segmentStats(test: string, references: readonly string[]): MeteorStats {
-    const testWords = tokens(this.normalize(test.trim()));
+    const testWords = tokens(this.normalize(test));
     let best: MeteorStats | undefined;
     let bestScore = -1;
     for (const reference of references) {
-      const stats = this.pairStats(testWords, tokens(this.normalize(reference.trim())));
+      const stats = this.pairStats(testWords, tokens(this.normalize(reference)));
       const score = meteorScore(stats);
       if (score > bestScore) [best, bestScore] = [stats, score];
     }
@@ -145,11 +145,23 @@ export class MeteorScorer {
   scoreSet(pairs: readonly { candidate: string; references: readonly string[] }[]): { corpus: number; perImage: number[] } {
     let total = emptyStats();
     const perImage = pairs.map(({ candidate, references }) => {
-      // pycocoevalcap strips the field separator and double spaces from the hypothesis only.
-      const stats = this.segmentStats(candidate.replaceAll("|||", "").replaceAll("  ", " "), references);
+      const line = scoreLine(candidate, references);
+      const stats = this.segmentStats(line.hypothesis, line.references);
       total = addStats(total, stats);
       return meteorScore(stats);
     });
     return { corpus: meteorScore(total), perImage };
   }
+}
+
+/**
+ * What the jar reads from pycocoevalcap's `SCORE ||| ref_1 ||| ... ||| hyp` line: meteor.py removes "|||" and one pass
+ * of double spaces from the hypothesis only; the jar splits on "|||" (Java's split drops trailing empty parts) and
+ * trims every part, so a reference containing "|||" becomes two.
+ */
+export function scoreLine(hypothesis: string, references: readonly string[]): { hypothesis: string; references: string[] } {
+  const parts = ["SCORE", ...references, hypothesis.replaceAll("|||", "").replaceAll("  ", " ")].join(" ||| ").split("|||");
+  while (parts.at(-1) === "") parts.pop();
+  const trimmed = parts.map(javaTrim);
+  return { hypothesis: trimmed.at(-1) ?? "", references: trimmed.slice(1, -1) };
 }
