@@ -5,9 +5,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { inputError } from "../../cli/errors.ts";
+import { inputError, usageError } from "../../cli/errors.ts";
 import type { NonbreakingPrefixes } from "./normalize.ts";
 import { ParaphraseTable } from "./paraphrase.ts";
+import { installedDataDir, METEOR_DATA, type DataManifest } from "./pull.ts";
 import type { MeteorResources } from "./score.ts";
 import { SynonymDictionary } from "./synonyms.ts";
 
@@ -71,4 +72,30 @@ export function loadMeteorResources(dir: string, options: MeteorDataOptions = {}
     nonbreakingPrefixes: readPrefixes(join(root, "nonbreaking", "english.prefixes")),
     paraphrases: tablePath === false ? undefined : readParaphraseTable(tablePath),
   };
+}
+
+/** METEOR's data as loaded for one evaluation, and how it was chosen (for the record). */
+export interface MeteorSetup {
+  resources: MeteorResources;
+  description: string;
+}
+
+export interface MeteorChoice {
+  /** --meteor-data DIR (default: the data `glamm pull meteor-1.5` installed). */
+  meteorData?: string;
+  /** --paraphrase-table FILE (default: DIR/data/paraphrase-en.gz). */
+  paraphraseTable?: string;
+  /** false for --no-paraphrase. */
+  paraphrase: boolean;
+}
+
+/** The METEOR data an evaluation uses; undefined when none was named and none is installed. */
+export function chooseMeteorData(choice: MeteorChoice, env: Record<string, string | undefined> = process.env, manifest: DataManifest = METEOR_DATA): MeteorSetup | undefined {
+  if (!choice.paraphrase && choice.paraphraseTable !== undefined) throw usageError("--paraphrase-table and --no-paraphrase contradict each other");
+  const dir = choice.meteorData ?? installedDataDir(manifest, env);
+  if (dir === undefined) return undefined;
+  const table = choice.paraphrase ? (choice.paraphraseTable ?? join(dir, PARAPHRASE_TABLE_PATH)) : false;
+  const resources = loadMeteorResources(dir, { paraphraseTable: table === false ? false : choice.paraphraseTable });
+  const stages = table === false ? "without the paraphrase stage" : `with paraphrase table ${table} (${resources.paraphrases!.size} records)`;
+  return { resources, description: `METEOR 1.5 (${dir}) ${stages}` };
 }
