@@ -158,8 +158,8 @@ export function formatMetricsTable(record: EvalRecord): string {
   return formatTable(["metric", "value"], Object.entries(record.metrics).map(([name, value]) => [name, cell(value)]));
 }
 
-/** One row per image (per sample), one column per value. */
+/** One row per image (per sample), one column per value; ids (image_id, sample_id) as given. */
 export function formatPerImageTable(rows: readonly Record<string, unknown>[]): string {
   const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
-  return formatTable(columns, rows.map((row) => columns.map((c) => cell(row[c]))));
+  return formatTable(columns, rows.map((row) => columns.map((c) => (c.endsWith("_id") ? String(row[c]) : cell(row[c])))));
 }
