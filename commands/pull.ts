@@ -19,6 +19,7 @@ export default class PullCommand extends Command {
       ["Pull the recommended GLaMM model", "glamm pull glamm-fullscope"],
       ["Pull a Hub repo at a commit", "glamm pull MBZUAI/GLaMM-GCG@0123456789abcdef0123456789abcdef01234567"],
       ["Install from a git clone of the Hub repo", "glamm pull glamm-gcg --from ./GLaMM-GCG"],
+      ["Fetch METEOR 1.5's data for glamm eval", "glamm pull meteor-1.5"],
     ],
   });
 
