@@ -68,6 +68,27 @@ describe.if(missing.length === 0)("glamm eval captions on the GCG captions of or
   });
 });
 
+const CASES = join(import.meta.dir, "../../shared/meteor/cases.json");
+describe.if(existsSync(CASES))("glamm eval captions --tokenize none on ../shared/meteor/cases.json as COCO files", () => {
+  test("the jar's METEOR per segment and in aggregate, without (a) and with (b) the small paraphrase table", () => {
+    const file = JSON.parse(readFileSync(CASES, "utf8"));
+    const references = join(home, "cases-references.json");
+    const candidates = join(home, "cases-candidates.json");
+    const annotations = file.cases.flatMap((c: { id: string; references: string[] }) => c.references.map((caption, k) => ({ id: k, image_id: c.id, caption })));
+    writeFileSync(references, JSON.stringify({ images: file.cases.map((c: { id: string }) => ({ id: c.id })), annotations }));
+    writeFileSync(candidates, JSON.stringify(file.cases.map((c: { id: string; hypothesis: string }) => ({ image_id: c.id, caption: c.hypothesis }))));
+    const base = ["eval", "captions", "--candidates", candidates, "--references", references, "--tokenize", "none", "--meteor-data", METEOR_DATA];
+    for (const [config, flags] of [["a", ["--no-paraphrase"]], ["b", ["--paraphrase-table", join(METEOR_DATA, "paraphrase/paraphrase-en-small.gz")]]] as const) {
+      const r = glamm([...base, ...flags]);
+      expect(r.code).toBe(0);
+      const record = JSON.parse(r.stdout);
+      const want = file.configs[config];
+      expect(record.perImage.map((row: { image_id: string; METEOR: number }) => [row.image_id, row.METEOR])).toEqual(want.segments.map((s: { id: string; score: number }) => [s.id, s.score]));
+      expect(record.metrics.METEOR).toBe(want.aggregate_score);
+    }
+  });
+});
+
 describe("glamm eval captions input checks", () => {
   test("--tokenize takes ptb or none", () => {
     const r = glamm(["eval", "captions", "--candidates", "x.json", "--references", "y.json", "--tokenize", "moses"]);
