@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { Command, Option } from "clipanion";
-import { modelError, usageError } from "../src/cli/errors.ts";
+import { inputError, modelError, usageError } from "../src/cli/errors.ts";
 import { notice } from "../src/cli/ui.ts";
 import type { MeteorSetup } from "../src/eval/meteor/data.ts";
 import {
@@ -52,6 +52,12 @@ abstract class MeteorEvalCommand extends EvalCommand {
   paraphraseTable = Option.String("--paraphrase-table", { description: "A paraphrase table in METEOR's format (gzip, three-line records) instead of the data folder's" });
   noParaphrase = Option.Boolean("--no-paraphrase", false, { description: "Leave out METEOR's paraphrase stage (exact, stem and synonym only)" });
 
+  /** The options, then the input paths, checked before METEOR's data is loaded (its paraphrase table takes seconds). */
+  protected checkInputs(...paths: string[]): void {
+    if (this.noParaphrase && this.paraphraseTable !== undefined) throw usageError("--paraphrase-table and --no-paraphrase contradict each other");
+    for (const path of paths) if (!existsSync(path)) throw inputError(`not found: ${path}`);
+  }
+
   /** The METEOR data, or undefined after one notice naming what is missing. */
   protected async meteor(): Promise<MeteorSetup | undefined> {
     const { chooseMeteorData } = await import("../src/eval/meteor/data.ts");
@@ -64,7 +70,7 @@ abstract class MeteorEvalCommand extends EvalCommand {
 export class EvalGcgCommand extends MeteorEvalCommand {
   static paths = [["eval", "gcg"]];
   static usage = Command.Usage({
-    description: "Grounded conversation generation metrics (AP50, mIoU, recall, BLEU, ROUGE-L, CIDEr) as GLaMM's eval/gcg/evaluate.py",
+    description: "Grounded conversation generation metrics (AP50, mIoU, recall, BLEU, METEOR, ROUGE-L, CIDEr) as GLaMM's eval/gcg/evaluate.py",
     details:
       "PRED_DIR holds one {image_id}.json per image. Recall's phrase similarity is bert-base-uncased cosine (pulled with `glamm pull bert-base-uncased`, or --bert DIR), else exact lower-cased matching with a notice. METEOR 1.5 uses the data `glamm pull meteor-1.5` installs (or --meteor-data DIR), paraphrases included unless --no-paraphrase.",
     examples: [["Evaluate the val split", "glamm eval gcg ./predictions --gt-dir ./GranDf/annotations/val_test --split val"]],
@@ -77,6 +83,7 @@ export class EvalGcgCommand extends MeteorEvalCommand {
 
   async execute(): Promise<number> {
     if (this.split !== "val" && this.split !== "test") throw usageError(`--split must be val or test, not ${this.split}`);
+    this.checkInputs(this.predDir, this.gtDir);
     const meteor = await this.meteor();
     // Loaded only when asked for: the BERT encoder brings in onnxruntime, which `glamm --help` never needs.
     const bert = await loadBert(this.bert, this.device);
@@ -116,6 +123,7 @@ export class EvalRegcapCommand extends MeteorEvalCommand {
   gt = Option.String("--gt", { required: true, description: "COCO-format caption ground truth" });
 
   async execute(): Promise<number> {
+    this.checkInputs(this.results, this.gt);
     print(this, runRegionCaptionEvaluation(this.results, this.gt, await this.meteor()));
     return 0;
   }
@@ -138,6 +146,7 @@ export class EvalCaptionsCommand extends MeteorEvalCommand {
 
   async execute(): Promise<number> {
     if (this.tokenize !== "ptb" && this.tokenize !== "none") throw usageError(`--tokenize must be ptb or none, not ${this.tokenize}`);
+    this.checkInputs(this.candidates, this.references);
     const meteor = await this.meteor();
     print(this, runCaptionEvaluation({ candidates: this.candidates, references: this.references, meteor, tokenize: this.tokenize }), true);
     return 0;

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { inputError, usageError } from "../../cli/errors.ts";
+import { inputError } from "../../cli/errors.ts";
 import type { NonbreakingPrefixes } from "./normalize.ts";
 import { ParaphraseTable } from "./paraphrase.ts";
 import { installedDataDir, METEOR_DATA, type DataManifest } from "./pull.ts";
@@ -85,13 +85,12 @@ export interface MeteorChoice {
   meteorData?: string;
   /** --paraphrase-table FILE (default: DIR/data/paraphrase-en.gz). */
   paraphraseTable?: string;
-  /** false for --no-paraphrase. */
+  /** false for --no-paraphrase (paraphraseTable is then ignored). */
   paraphrase: boolean;
 }
 
 /** The METEOR data an evaluation uses; undefined when none was named and none is installed. */
 export function chooseMeteorData(choice: MeteorChoice, env: Record<string, string | undefined> = process.env, manifest: DataManifest = METEOR_DATA): MeteorSetup | undefined {
-  if (!choice.paraphrase && choice.paraphraseTable !== undefined) throw usageError("--paraphrase-table and --no-paraphrase contradict each other");
   const dir = choice.meteorData ?? installedDataDir(manifest, env);
   if (dir === undefined) return undefined;
   const table = choice.paraphrase ? (choice.paraphraseTable ?? join(dir, PARAPHRASE_TABLE_PATH)) : false;
