@@ -93,8 +93,10 @@ export interface MeteorChoice {
 export function chooseMeteorData(choice: MeteorChoice, env: Record<string, string | undefined> = process.env, manifest: DataManifest = METEOR_DATA): MeteorSetup | undefined {
   const dir = choice.meteorData ?? installedDataDir(manifest, env);
   if (dir === undefined) return undefined;
-  const table = choice.paraphrase ? (choice.paraphraseTable ?? join(dir, PARAPHRASE_TABLE_PATH)) : false;
-  const resources = loadMeteorResources(dir, { paraphraseTable: table === false ? false : choice.paraphraseTable });
-  const stages = table === false ? "without the paraphrase stage" : `with paraphrase table ${table} (${resources.paraphrases!.size} records)`;
+  const table = choice.paraphrase ? choice.paraphraseTable : false;
+  const resources = loadMeteorResources(dir, { paraphraseTable: table });
+  const stages = resources.paraphrases
+    ? `with paraphrase table ${table || join(dir, PARAPHRASE_TABLE_PATH)} (${resources.paraphrases.size} records)`
+    : "without the paraphrase stage";
   return { resources, description: `METEOR 1.5 (${dir}) ${stages}` };
 }
