@@ -48,6 +48,16 @@ describe.if(missing.length === 0)("glamm eval captions on the GCG captions of or
     for (const row of a.perImage) expect(Math.abs(row.METEOR - oracle.caption_metrics_per_image[row.image_id].METEOR)).toBeLessThan(1e-12);
   });
 
+  test("eval regcap --no-paraphrase gives the oracle's METEOR, overall and per image", () => {
+    const r = glamm(["eval", "regcap", join(ORACLE, "region_captioning/results.json"), "--gt", join(ORACLE, "region_captioning/gt_captions.json"), "--per-image", ...meteor]);
+    expect(r.code).toBe(0);
+    const record = JSON.parse(r.stdout);
+    const oracle = JSON.parse(readFileSync(join(ORACLE, "expected.json"), "utf8")).region_captioning;
+    expect(Math.abs(record.metrics.METEOR - oracle.caption_metrics.METEOR)).toBeLessThan(1e-12);
+    expect(record.perImage.length).toBe(Object.keys(oracle.caption_metrics_per_image).length);
+    for (const row of record.perImage) expect(Math.abs(row.METEOR - oracle.caption_metrics_per_image[row.image_id].METEOR)).toBeLessThan(1e-12);
+  });
+
   test("without METEOR data: one notice naming the metric and the fix, the other metrics printed", () => {
     const r = glamm(["eval", "captions", "--candidates", candidates, "--references", references]);
     expect(r.code).toBe(0);
