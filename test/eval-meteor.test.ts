@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { javaHashCode } from "../src/eval/meteor/align.ts";
 import { normalizeEnglish } from "../src/eval/meteor/normalize.ts";
 import { ParaphraseTable } from "../src/eval/meteor/paraphrase.ts";
-import { MeteorScorer } from "../src/eval/meteor/score.ts";
+import { MeteorScorer, scoreLine } from "../src/eval/meteor/score.ts";
 import { stemEnglish } from "../src/eval/meteor/snowball-english.ts";
 import { SynonymDictionary } from "../src/eval/meteor/synonyms.ts";
 
@@ -46,6 +46,20 @@ describe("METEOR pieces", () => {
     expect(normalizeEnglish("don't")).toBe("don 't");
     expect(normalizeEnglish("an x-ray of 3,000 cats")).toBe("an x ray of 3,000 cats");
     expect(normalizeEnglish("the 1990's")).toBe("the 1990 's");
+  });
+
+  test("-norm uses Java's ASCII-only \\s, \\p{Digit} and \\p{Lower}, and Java's trim", () => {
+    // U+1680 is neither Java whitespace nor a letter: it becomes a token of its own and survives the space pass.
+    expect(normalizeEnglish("a\u1680b")).toBe("a \u1680 b");
+    // An Arabic-Indic digit is not [0-9], so the comma after it is split off.
+    expect(normalizeEnglish("\u0663,a")).toBe("\u0663 , a");
+    // "é" is not [a-z]: the dot of an unknown word before it is split off.
+    expect(normalizeEnglish("xyz. \u00e9mile")).toBe("xyz . \u00e9mile");
+    expect(normalizeEnglish("xyz. emile")).toBe("xyz. emile");
+  });
+
+  test("the SCORE line: '|||' and one pass of double spaces leave the hypothesis; a reference with '|||' becomes two", () => {
+    expect(scoreLine("a ||| b   c", ["r1 ||| r2", " x\u0001"])).toEqual({ hypothesis: "a b  c", references: ["r1", "r2", "x"] });
   });
 
   test("synonyms through exception lists and suffix detachment", () => {
