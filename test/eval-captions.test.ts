@@ -67,6 +67,7 @@ describe.if(missing.length === 0)("glamm eval captions on the GCG captions of or
   });
 
   // script(1) gives the command a terminal.
+  if (!existsSync("/usr/bin/script")) console.warn("skipping the terminal-table test: no /usr/bin/script to give glamm a terminal");
   test.skipIf(!existsSync("/usr/bin/script"))("a readable table on a terminal", () => {
     const command = [process.execPath, join(import.meta.dir, "../src/main.ts"), "eval", "captions", "--candidates", candidates, "--references", references, ...meteor, "--per-image"];
     const r = spawnSync("/usr/bin/script", ["-qec", command.map((a) => `'${a}'`).join(" "), "/dev/null"], { env: { ...process.env, GLAMM_HOME: home }, encoding: "utf8" });
