@@ -3,7 +3,7 @@ import BenchCommand from "./bench.ts";
 import CaptionCommand from "./caption.ts";
 import ChatCommand from "./chat.ts";
 import DoctorCommand from "./doctor.ts";
-import { EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand } from "./eval.ts";
+import { EvalCaptionsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand } from "./eval.ts";
 import GcgCommand from "./gcg.ts";
 import GroundCommand from "./ground.ts";
 import ModelsCommand from "./models.ts";
@@ -21,4 +21,4 @@ export const commands: CommandClass[] = [
   CaptionCommand,
   GroundCommand,
   ChatCommand,
-  DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand];
+  DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand, EvalCaptionsCommand];

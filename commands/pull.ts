@@ -1,4 +1,5 @@
 import { Command, Option } from "clipanion";
+import { METEOR_DATA, pullData, type DataPullResult } from "../src/eval/meteor/pull.ts";
 import { formatBytes, ProgressReporter } from "../src/hub/progress.ts";
 import { pullModel, type PullResult } from "../src/hub/store.ts";
 
@@ -8,7 +9,9 @@ export default class PullCommand extends Command {
     description: "download a model (and its image encoder) into the local store",
     details: `
       NAME is a model from \`glamm models\` or any Hugging Face Hub repo id, optionally with @REVISION (branch, tag,
-      commit, or a pull request as refs/pr/N). Files go to the Hugging Face cache ($HF_HOME/hub, shared with Python
+      commit, or a pull request as refs/pr/N), or meteor-1.5: METEOR 1.5's data files for \`glamm eval\`, from its public
+      repository at a pinned commit (each verified by its git blob id; \`--from\` takes a copy of the repository or an
+      unpacked meteor-1.5.jar with its data/). Files go to the Hugging Face cache ($HF_HOME/hub, shared with Python
       tools, so nothing already there is fetched again); interrupted downloads resume. A model has a fixed file list;
       for other repos \`--include\`/\`--exclude\` take glob patterns (as huggingface_hub's allow/ignore patterns) and
       \`--variant fp16\` takes NAME.fp16.EXT weights instead of NAME.EXT where both exist. HF_ENDPOINT selects a mirror,
@@ -22,6 +25,7 @@ export default class PullCommand extends Command {
       ["Pull the safetensors conversion in a pull request", "glamm pull MBZUAI/GLaMM-GCG@refs/pr/1"],
       ["Pull only the fp16 weights of a diffusers repo", "glamm pull diffusers/stable-diffusion-xl-1.0-inpainting-0.1 --variant fp16 --exclude '*.bin'"],
       ["Install from a git clone of the Hub repo", "glamm pull glamm-gcg --from ./GLaMM-GCG"],
+      ["Fetch METEOR 1.5's data for glamm eval", "glamm pull meteor-1.5"],
     ],
   });
 
@@ -39,6 +43,7 @@ export default class PullCommand extends Command {
     await import("../src/pipeline/pull-converter.ts"); // registers the ONNX conversion; loads onnxruntime only here
     const progress = new ProgressReporter({ stream: this.context.stderr, label: this.name });
     try {
+      if (this.name === METEOR_DATA.name) return this.pullData(controller.signal, progress);
       const results = await pullModel(this.name, {
         from: this.from,
         signal: controller.signal,
@@ -53,6 +58,24 @@ export default class PullCommand extends Command {
       process.off("SIGINT", interrupt);
     }
   }
+
+  private async pullData(signal: AbortSignal, progress: ProgressReporter): Promise<number> {
+    const result = await pullData(METEOR_DATA, { from: this.from, signal, progress, onNotice: (message) => this.context.stderr.write(`glamm: ${message}\n`) });
+    progress.finish();
+    this.context.stdout.write(this.json ? `${JSON.stringify(dataSummary(result), null, 2)}\n` : dataLine(result));
+    return 0;
+  }
+}
+
+function dataSummary({ record, dir, upToDate, downloadedBytes }: DataPullResult) {
+  const size = record.files.reduce((sum, f) => sum + f.size, 0);
+  return { name: record.name, repo: record.repository, commit: record.commit, source: record.source, dir, upToDate, downloadedBytes, size, files: record.files };
+}
+
+function dataLine(result: DataPullResult): string {
+  const s = dataSummary(result);
+  const what = s.upToDate ? "up to date" : `${s.files.length} files, ${formatBytes(s.size)}, ${formatBytes(s.downloadedBytes)} downloaded`;
+  return `${s.name}: ${s.repo}@${s.commit.slice(0, 10)}: ${what} (${s.dir})\n`;
 }
 
 function summary(result: PullResult) {

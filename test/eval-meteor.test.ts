@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { javaHashCode } from "../src/eval/meteor/align.ts";
 import { normalizeEnglish } from "../src/eval/meteor/normalize.ts";
-import { MeteorScorer } from "../src/eval/meteor/score.ts";
+import { ParaphraseTable } from "../src/eval/meteor/paraphrase.ts";
+import { MeteorScorer, scoreLine } from "../src/eval/meteor/score.ts";
 import { stemEnglish } from "../src/eval/meteor/snowball-english.ts";
 import { SynonymDictionary } from "../src/eval/meteor/synonyms.ts";
 
@@ -47,6 +48,20 @@ describe("METEOR pieces", () => {
     expect(normalizeEnglish("the 1990's")).toBe("the 1990 's");
   });
 
+  test("-norm uses Java's ASCII-only \\s, \\p{Digit} and \\p{Lower}, and Java's trim", () => {
+    // U+1680 is neither Java whitespace nor a letter: it becomes a token of its own and survives the space pass.
+    expect(normalizeEnglish("a\u1680b")).toBe("a \u1680 b");
+    // An Arabic-Indic digit is not [0-9], so the comma after it is split off.
+    expect(normalizeEnglish("\u0663,a")).toBe("\u0663 , a");
+    // "é" is not [a-z]: the dot of an unknown word before it is split off.
+    expect(normalizeEnglish("xyz. \u00e9mile")).toBe("xyz . \u00e9mile");
+    expect(normalizeEnglish("xyz. emile")).toBe("xyz. emile");
+  });
+
+  test("the SCORE line: '|||' and one pass of double spaces leave the hypothesis; a reference with '|||' becomes two", () => {
+    expect(scoreLine("a ||| b   c", ["r1 ||| r2", " x\u0001"])).toEqual({ hypothesis: "a b  c", references: ["r1", "r2", "x"] });
+  });
+
   test("synonyms through exception lists and suffix detachment", () => {
     const dict = SynonymDictionary.parse("small\n1 2\nlittle\n2 3\nman\n7\n", "man\nmen\n");
     expect([...dict.stemSynsets("men")]).toEqual([7]);
@@ -84,5 +99,36 @@ describe("METEOR score from the paper's formulas (English defaults α .85 β .2 
     expect(result.perImage[1]).toBeCloseTo(0.25 * (1 - 0.6), 14);
     // Set: 3 matched of 4 words a side, weighted 0.75·2 + 0.25 over 0.75·3 + 0.25; segment 1's single chunk is dropped.
     expect(result.corpus).toBeCloseTo(0.7 * (1 - 0.6 * (1 / 3) ** 0.2), 14);
+  });
+});
+
+describe("METEOR paraphrase table (ParaphraseTransducer / ParaphraseMatcher)", () => {
+  const gzipText = (text: string) => Bun.gzipSync(new TextEncoder().encode(text));
+
+  test("lookup: every record whose phrase equals the next words, shorter phrases first, then file order", () => {
+    const table = ParaphraseTable.fromGzip(gzipText("0.5\nnext to\nbeside\n0.1\nnext\nfollowing\n0.2\nnext to\nnear\r\n0.3\r\nnext to the\nby the\n"), "t");
+    expect(table.size).toBe(4);
+    const paths = table.paths(["the", "next", "to", "the", "car"], 1).map((p) => [p.length, p.paraphrase.join(" ")]);
+    expect(paths).toEqual([[1, "following"], [2, "beside"], [2, "near"], [3, "by the"]]);
+    expect(table.paths(["next"], 0).map((p) => p.length)).toEqual([1]);
+    expect(table.paths(["to"], 0)).toEqual([]);
+  });
+
+  test("an incomplete last record is refused; a gzip that is not one is named", () => {
+    expect(() => ParaphraseTable.fromGzip(gzipText("0.5\na\nb\n0.1\nc\n"), "bad.gz")).toThrow(/bad.gz: the last record is incomplete/);
+    expect(() => ParaphraseTable.fromGzip(new TextEncoder().encode("plain"), "plain.gz")).toThrow(/plain.gz is not a readable gzip/);
+  });
+
+  test("a record matches both ways and multi-word sides count in the score", () => {
+    const table = ParaphraseTable.fromGzip(gzipText("1\nnext to\nbeside\n"), "t");
+    const scorer = new MeteorScorer({ functionWords: new Set(), paraphrases: table });
+    const plain = new MeteorScorer({ functionWords: new Set() });
+    // Reference side holds phrase A ("next to"), then the hypothesis side does: both align all words.
+    for (const [candidate, reference] of [["dog beside car", "dog next to car"], ["dog next to car", "dog beside car"]]) {
+      const stats = scorer.segmentStats(candidate, [reference]);
+      expect(stats.testContent[3] + stats.referenceContent[3]).toBe(3);
+      expect(stats.chunks).toBe(1);
+      expect(scorer.scoreSet([{ candidate, references: [reference] }]).corpus).toBeGreaterThan(plain.scoreSet([{ candidate, references: [reference] }]).corpus);
+    }
   });
 });

@@ -1,35 +1,37 @@
 /**
- * The three benchmark evaluations end to end (files in, JSON-ready record out), shared by `glamm eval` and the
- * benchmark. METEOR is scored only when its data files are given (see meteor/data.ts), without the paraphrase stage.
+ * The benchmark evaluations and caption scoring end to end (files in, JSON-ready record out), shared by `glamm eval`
+ * and the benchmark. METEOR is scored only when its data was found (see meteor/data.ts).
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { inputError } from "../cli/errors.ts";
-import { evaluateCaptions, type CaptionMetrics, type CaptionScorerExtra } from "./caption/evaluate.ts";
+import { evaluateCaptions, type CaptionMetrics, type CaptionScorerExtra, type CaptionTokenization } from "./caption/evaluate.ts";
 import { STAT_NAMES, type ImageId } from "./coco.ts";
 import { evaluateGcgMasks, exactMatchSimilarity, type PhraseSimilarity } from "./gcg.ts";
 import { readCaptionGroundTruth, readGcgGroundTruth, readGcgPredictions } from "./gcg-files.ts";
 import { imageIdField, isObject, readJsonFile } from "./json.ts";
-import { MeteorScorer, type MeteorResources } from "./meteor/score.ts";
+import type { MeteorSetup } from "./meteor/data.ts";
+import { MeteorScorer } from "./meteor/score.ts";
 import { evaluateRefseg, readRefsegSamples } from "./refseg.ts";
 
 export interface EvalRecord {
-  task: "gcg" | "refseg" | "regcap";
+  task: "gcg" | "refseg" | "regcap" | "captions";
   /** Headline metrics, in display order. */
   metrics: Record<string, number>;
   details: Record<string, unknown>;
   perImage?: Record<string, unknown>[];
 }
 
-/** METEOR 1.5 (exact, stem, synonym stages) as an extra caption scorer, when its data was loaded. */
-function meteorScorers(meteor: MeteorResources | undefined): CaptionScorerExtra[] {
+/** METEOR 1.5 as an extra caption scorer, when its data was loaded. */
+function meteorScorers(meteor: MeteorSetup | undefined): CaptionScorerExtra[] {
   if (!meteor) return [];
-  const scorer = new MeteorScorer(meteor);
+  const scorer = new MeteorScorer(meteor.resources);
   return [{ name: "METEOR", score: (pairs) => scorer.scoreSet(pairs) }];
 }
 
-const meteorDetail = (meteor: MeteorResources | undefined) =>
-  meteor ? "METEOR 1.5 without the paraphrase stage (exact, stem, synonym)" : "not computed (no --meteor-data)";
+export const METEOR_MISSING = "METEOR was not computed: its data is not installed; `glamm pull meteor-1.5` fetches it (or give --meteor-data DIR)";
+
+const meteorDetail = (meteor: MeteorSetup | undefined) => meteor?.description ?? "not computed (no METEOR data: glamm pull meteor-1.5)";
 
 function captionRecord(captions: CaptionMetrics): Pick<EvalRecord, "metrics"> & { perImage: Record<string, unknown>[] } {
   return {
@@ -47,7 +49,7 @@ export async function runGcgEvaluation(options: {
   similarity?: PhraseSimilarity;
   /** How recall's phrase similarity was computed, for the record (default: the exact-match stand-in). */
   similarityDescription?: string;
-  meteor?: MeteorResources;
+  meteor?: MeteorSetup;
 }): Promise<EvalRecord> {
   const gt = readGcgGroundTruth(options.gtDir, options.split);
   const predictions = readGcgPredictions(options.predDir, gt.imageIds);
@@ -88,8 +90,11 @@ export function runRefsegEvaluation(pairsPath: string): EvalRecord {
   };
 }
 
-/** Region-captioning results: one JSON list file, or a directory whose *.json lists are merged (as the official script does). */
-function readRegionResults(path: string): Map<ImageId, string> {
+/**
+ * Caption results (COCO results format): one JSON list of {image_id, caption} or a directory whose *.json lists are
+ * merged (as the official region-captioning script does); one caption per image, as pycocoevalcap's scorers assert.
+ */
+function readCaptionResults(path: string): Map<ImageId, string> {
   if (!existsSync(path)) throw inputError(`results not found: ${path}`);
   const files = statSync(path).isDirectory()
     ? readdirSync(path)
@@ -99,7 +104,7 @@ function readRegionResults(path: string): Map<ImageId, string> {
     : [path];
   const results = new Map<ImageId, string>();
   for (const file of files) {
-    const list = readJsonFile(file, "region-captioning results");
+    const list = readJsonFile(file, "caption results");
     if (!Array.isArray(list)) throw inputError(`${file}: expected a list of {"image_id", "caption"}`);
     list.forEach((entry, i) => {
       const where = `${file}[${i}]`;
@@ -112,21 +117,49 @@ function readRegionResults(path: string): Map<ImageId, string> {
   return results;
 }
 
-export function runRegionCaptionEvaluation(resultsPath: string, gtPath: string, meteor?: MeteorResources): EvalRecord {
-  const gt = readCaptionGroundTruth(gtPath, "region-captioning ground truth");
-  const results = readRegionResults(resultsPath);
+/** COCOEvalCap on a results file against COCO caption annotations: the images with a result, in annotation order. */
+function scoreCaptionFiles(resultsPath: string, gtPath: string, what: string, meteor: MeteorSetup | undefined, tokenize: CaptionTokenization) {
+  const gt = readCaptionGroundTruth(gtPath, what);
+  const results = readCaptionResults(resultsPath);
   const known = new Set(gt.imageIds);
   for (const id of results.keys()) if (!known.has(id)) throw inputError(`result for image ${id}, which the ground truth does not list`);
   const references = new Map<ImageId, string[]>();
   for (const c of gt.captions) references.set(c.imageId, [...(references.get(c.imageId) ?? []), c.caption]);
   const imageIds = gt.imageIds.filter((id) => results.has(id));
-  const record = captionRecord(evaluateCaptions(imageIds, references, results, meteorScorers(meteor)));
+  return { imageIds, record: captionRecord(evaluateCaptions(imageIds, references, results, meteorScorers(meteor), tokenize)) };
+}
+
+export function runRegionCaptionEvaluation(resultsPath: string, gtPath: string, meteor?: MeteorSetup): EvalRecord {
+  const { imageIds, record } = scoreCaptionFiles(resultsPath, gtPath, "region-captioning ground truth", meteor, "ptb");
   return { task: "regcap", metrics: record.metrics, details: { images: imageIds.length, meteor: meteorDetail(meteor) }, perImage: record.perImage };
 }
 
-/** A plain two-column table of the headline metrics. */
+/** `glamm eval captions`: any captioner's output in the COCO results format against COCO caption annotations. */
+export function runCaptionEvaluation(options: { candidates: string; references: string; meteor?: MeteorSetup; tokenize: CaptionTokenization }): EvalRecord {
+  const { imageIds, record } = scoreCaptionFiles(options.candidates, options.references, "caption references", options.meteor, options.tokenize);
+  return {
+    task: "captions",
+    metrics: record.metrics,
+    details: { images: imageIds.length, tokenize: options.tokenize, meteor: meteorDetail(options.meteor) },
+    perImage: record.perImage,
+  };
+}
+
+const cell = (value: unknown) => (typeof value === "number" ? value.toFixed(4) : value === null || value === undefined ? "-" : String(value));
+
+/** Left-aligned columns separated by two spaces. */
+function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  return [header, ...rows].map((row) => row.map((value, c) => value.padEnd(widths[c])).join("  ").trimEnd()).join("\n");
+}
+
+/** The headline metrics as a two-column table. */
 export function formatMetricsTable(record: EvalRecord): string {
-  const rows = Object.entries(record.metrics).map(([name, value]) => [name, value.toFixed(4)]);
-  const width = Math.max(...rows.map(([name]) => name.length), "metric".length);
-  return [`${"metric".padEnd(width)}  value`, ...rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`)].join("\n");
+  return formatTable(["metric", "value"], Object.entries(record.metrics).map(([name, value]) => [name, cell(value)]));
+}
+
+/** One row per image (per sample), one column per value; ids (image_id, sample_id) as given. */
+export function formatPerImageTable(rows: readonly Record<string, unknown>[]): string {
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  return formatTable(columns, rows.map((row) => columns.map((c) => (c.endsWith("_id") ? String(row[c]) : cell(row[c])))));
 }

@@ -380,3 +380,12 @@ export function fakeCheckpoint(glammRepo = "MBZUAI/GLaMM-GCG", clipRepo = "opena
   };
   return { glamm, clip };
 }
+
+/**
+ * Serves files of a git repository at a commit the way raw.githubusercontent.com does, under
+ * `${server.url}/files/{repository}/{commit}/{path}`; returns the endpoint to put before `/{repository}`.
+ */
+export function serveRawGitFiles(server: HubServer, repository: string, commit: string, files: Record<string, Uint8Array>): string {
+  for (const [path, body] of Object.entries(files)) server.addFile(`${repository}/${commit}/${path}`, body);
+  return `${server.url}/files`;
+}

@@ -1,6 +1,7 @@
 /**
  * COCOEvalCap as the GLaMM scripts use it: every image that has a result is scored against all its reference
- * captions, after PTB tokenization of both sides. METEOR is optional because it needs data files.
+ * captions, after PTB tokenization of both sides (or, with "none", on the captions as given). METEOR is optional
+ * because it needs data files.
  */
 import { inputError } from "../../cli/errors.ts";
 import type { ImageId } from "../coco.ts";
@@ -12,6 +13,9 @@ export interface CaptionScorerExtra {
   /** Corpus score and per-image scores over tokenized pairs. */
   score(pairs: readonly CaptionPair[]): { corpus: number; perImage: number[] };
 }
+
+/** "ptb": COCOEvalCap's PTBTokenizer step; "none": the scorers see the captions as given. */
+export type CaptionTokenization = "ptb" | "none";
 
 export type CaptionMetricName = "Bleu_1" | "Bleu_2" | "Bleu_3" | "Bleu_4" | "ROUGE_L" | "CIDEr" | string;
 
@@ -31,13 +35,15 @@ export function evaluateCaptions(
   references: ReadonlyMap<ImageId, string[]>,
   candidates: ReadonlyMap<ImageId, string>,
   extraScorers: readonly CaptionScorerExtra[] = [],
+  tokenization: CaptionTokenization = "ptb",
 ): CaptionMetrics {
+  const tokenize = tokenization === "ptb" ? tokenizeCaption : (caption: string) => caption;
   const tokenized = imageIds.map((imageId) => {
     const refs = references.get(imageId);
     const candidate = candidates.get(imageId);
     if (!refs?.length) throw inputError(`image ${imageId} has a result caption but no reference caption`);
     if (candidate === undefined) throw inputError(`image ${imageId} has no result caption`);
-    return { imageId, candidate: tokenizeCaption(candidate), references: refs.map(tokenizeCaption) };
+    return { imageId, candidate: tokenize(candidate), references: refs.map(tokenize) };
   });
   const pairs = tokenized.map(({ candidate, references: refs }) => ({ candidate, references: refs }));
   const b = bleu(pairs);

@@ -2,6 +2,7 @@
  * METEOR 1.5's aligner (edu.cmu.meteor.aligner.Aligner): staged one-word matchers, then a left-to-right beam search
  * over the remaining ambiguous matches, reproducing the jar's integer arithmetic and its comparator.
  */
+import type { ParaphraseTable } from "./paraphrase.ts";
 import { stemEnglish } from "./snowball-english.ts";
 import type { SynonymDictionary } from "./synonyms.ts";
 
@@ -51,10 +52,30 @@ interface Stage {
   coverage2: number[];
 }
 
-function addMatch(stage: Stage, module: number, i: number, j: number): void {
-  stage.matches[j].push({ module, start: j, length: 1, matchStart: i, matchLength: 1 });
-  stage.coverage1[i]++;
-  stage.coverage2[j]++;
+function addMatch(stage: Stage, module: number, i: number, j: number, length = 1, matchLength = 1): void {
+  stage.matches[j].push({ module, start: j, length, matchStart: i, matchLength });
+  for (let k = 0; k < matchLength; k++) stage.coverage1[i + k]++;
+  for (let k = 0; k < length; k++) stage.coverage2[j + k]++;
+}
+
+/** `words` (a paraphrase) occurs in `line` at `at`; an empty paraphrase occurs everywhere, as in the jar. */
+const occursAt = (line: readonly string[], at: number, words: readonly string[]) => at + words.length <= line.length && words.every((w, k) => line[at + k] === w);
+
+/**
+ * ParaphraseMatcher: phrases of the reference whose paraphrase is in the test, then phrases of the test whose
+ * paraphrase is in the reference, so a record matches both ways. Identity of the words is not checked.
+ */
+function matchParaphrases(stage: Stage, module: number, test: string[], reference: string[], table: ParaphraseTable): void {
+  for (let j = 0; j < reference.length; j++) {
+    for (const { length, paraphrase } of table.paths(reference, j)) {
+      for (let i = 0; i < test.length; i++) if (occursAt(test, i, paraphrase)) addMatch(stage, module, i, j, length, paraphrase.length);
+    }
+  }
+  for (let i = 0; i < test.length; i++) {
+    for (const { length, paraphrase } of table.paths(test, i)) {
+      for (let j = 0; j < reference.length; j++) if (occursAt(reference, j, paraphrase)) addMatch(stage, module, i, j, paraphrase.length, length);
+    }
+  }
 }
 
 /** Every pair (test i, reference j), reference-major as the jar loops. */
@@ -65,6 +86,7 @@ function eachPair(stage: Stage, visit: (i: number, j: number) => void): void {
 export interface AlignerResources {
   functionWords: ReadonlySet<string>;
   synonyms?: SynonymDictionary;
+  paraphrases?: ParaphraseTable;
   /** The stages in order; the jar's English default is exact, stem, synonym, paraphrase. */
   modules: readonly number[];
 }
@@ -194,6 +216,8 @@ function runStages(stage: Stage, test: string[], reference: string[], resources:
         const shared = [...sets1[i]].some((s) => sets2[j].has(s));
         if (shared && stage.keys1[i] !== stage.keys2[j]) addMatch(stage, moduleIndex, i, j);
       });
+    } else if (module === MODULE_PARAPHRASE && resources.paraphrases) {
+      matchParaphrases(stage, moduleIndex, test, reference, resources.paraphrases);
     }
   }
 }

@@ -1,16 +1,19 @@
 /**
- * Reads the files METEOR 1.5 loads besides the sentences, from a folder laid out as the jar's resources
- * (function/english.words, synonym/english.synsets, synonym/english.exceptions, optional nonbreaking/english.prefixes),
- * or with the synonym data derived from a WordNet 3.0 database (dict/index.{noun,verb,adj,adv} and dict/*.exc).
+ * Reads the files METEOR 1.5 loads besides the sentences from a folder laid out like the jar (function/english.words,
+ * synonym/english.{synsets,exceptions}, nonbreaking/english.prefixes, as an unpacked meteor-1.5.jar) or like its
+ * source repository (the same under resources/), with the paraphrase table at data/paraphrase-en.gz in both.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { inputError } from "../../cli/errors.ts";
 import type { NonbreakingPrefixes } from "./normalize.ts";
+import { ParaphraseTable } from "./paraphrase.ts";
+import { installedDataDir, METEOR_DATA, type DataManifest } from "./pull.ts";
 import type { MeteorResources } from "./score.ts";
 import { SynonymDictionary } from "./synonyms.ts";
 
-const WORDNET_POS = ["noun", "verb", "adj", "adv"] as const;
+/** Where the default paraphrase table sits: next to the jar, and in the repository. */
+export const PARAPHRASE_TABLE_PATH = "data/paraphrase-en.gz";
 
 function readText(path: string): string {
   try {
@@ -22,30 +25,6 @@ function readText(path: string): string {
 
 const lines = (text: string) => text.split("\n").map((l) => l.replace(/\r$/, ""));
 
-/** WordNet index.* lines: lemma pos synset_cnt p_cnt [ptr...] sense_cnt tagsense_cnt offset×synset_cnt. */
-export function wordnetSynonyms(indexTexts: Record<(typeof WORDNET_POS)[number], string>, exceptionTexts: string[]): SynonymDictionary {
-  const synsets = new Map<string, Set<number>>();
-  WORDNET_POS.forEach((pos, p) => {
-    for (const line of lines(indexTexts[pos])) {
-      if (!line || line.startsWith(" ")) continue;
-      const fields = line.trim().split(/\s+/);
-      const count = Number(fields[2]);
-      const set = synsets.get(fields[0]) ?? new Set<number>();
-      // Offsets are unique within one part of speech only.
-      for (const offset of fields.slice(fields.length - count)) set.add(Number(offset) * WORDNET_POS.length + p);
-      synsets.set(fields[0], set);
-    }
-  });
-  const bases = new Map<string, string[]>();
-  for (const text of exceptionTexts) {
-    for (const line of lines(text)) {
-      const [form, ...formBases] = line.trim().split(/\s+/);
-      if (form) bases.set(form, [...(bases.get(form) ?? []), ...formBases]);
-    }
-  }
-  return new SynonymDictionary(synsets, bases);
-}
-
 function readPrefixes(path: string): NonbreakingPrefixes {
   const prefixes = new Map<string, "any" | "numeric">();
   for (const line of lines(readText(path))) {
@@ -56,20 +35,68 @@ function readPrefixes(path: string): NonbreakingPrefixes {
   return prefixes;
 }
 
-export function loadMeteorResources(dir: string): MeteorResources {
-  const functionPath = join(dir, "function", "english.words");
-  if (!existsSync(functionPath)) throw inputError(`METEOR data folder ${dir} has no function/english.words (copy it from meteor-1.5.jar)`);
-  const functionWords = new Set(lines(readText(functionPath)));
-  let synonyms: SynonymDictionary;
-  if (existsSync(join(dir, "synonym", "english.synsets"))) {
-    synonyms = SynonymDictionary.parse(readText(join(dir, "synonym", "english.synsets")), readText(join(dir, "synonym", "english.exceptions")));
-  } else if (existsSync(join(dir, "dict", "index.noun"))) {
-    const index = Object.fromEntries(WORDNET_POS.map((pos) => [pos, readText(join(dir, "dict", `index.${pos}`))])) as Record<(typeof WORDNET_POS)[number], string>;
-    const exceptions = WORDNET_POS.map((pos) => join(dir, "dict", `${pos}.exc`)).filter(existsSync).map(readText);
-    synonyms = wordnetSynonyms(index, exceptions);
-  } else {
-    throw inputError(`METEOR data folder ${dir} has neither synonym/english.synsets nor a WordNet 3.0 dict/ folder`);
+/** The folder holding function/, synonym/ and nonbreaking/: DIR itself (jar layout) or DIR/resources (repository). */
+function resourceRoot(dir: string): string {
+  if (existsSync(join(dir, "resources", "function", "english.words"))) return join(dir, "resources");
+  if (existsSync(join(dir, "function", "english.words"))) return dir;
+  throw inputError(`METEOR data folder ${dir} has neither function/english.words (unpacked meteor-1.5.jar) nor resources/function/english.words (the METEOR repository); \`glamm pull meteor-1.5\` installs it`);
+}
+
+export function readParaphraseTable(path: string): ParaphraseTable {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw inputError(`cannot read the paraphrase table ${path}`);
   }
-  const prefixesPath = join(dir, "nonbreaking", "english.prefixes");
-  return { functionWords, synonyms, nonbreakingPrefixes: existsSync(prefixesPath) ? readPrefixes(prefixesPath) : undefined };
+  return ParaphraseTable.fromGzip(bytes, path);
+}
+
+export interface MeteorDataOptions {
+  /** A paraphrase table in the official format; false: no paraphrase stage; default: DIR/data/paraphrase-en.gz. */
+  paraphraseTable?: string | false;
+}
+
+export function loadMeteorResources(dir: string, options: MeteorDataOptions = {}): MeteorResources {
+  const root = resourceRoot(dir);
+  const functionWords = new Set(lines(readText(join(root, "function", "english.words"))));
+  const synonyms = SynonymDictionary.parse(readText(join(root, "synonym", "english.synsets")), readText(join(root, "synonym", "english.exceptions")));
+  let tablePath = options.paraphraseTable;
+  if (tablePath === undefined) {
+    tablePath = join(dir, PARAPHRASE_TABLE_PATH);
+    if (!existsSync(tablePath)) throw inputError(`METEOR data folder ${dir} has no ${PARAPHRASE_TABLE_PATH}; name a table with --paraphrase-table FILE, or score without paraphrases with --no-paraphrase`);
+  }
+  return {
+    functionWords,
+    synonyms,
+    nonbreakingPrefixes: readPrefixes(join(root, "nonbreaking", "english.prefixes")),
+    paraphrases: tablePath === false ? undefined : readParaphraseTable(tablePath),
+  };
+}
+
+/** METEOR's data as loaded for one evaluation, and how it was chosen (for the record). */
+export interface MeteorSetup {
+  resources: MeteorResources;
+  description: string;
+}
+
+export interface MeteorChoice {
+  /** --meteor-data DIR (default: the data `glamm pull meteor-1.5` installed). */
+  meteorData?: string;
+  /** --paraphrase-table FILE (default: DIR/data/paraphrase-en.gz). */
+  paraphraseTable?: string;
+  /** false for --no-paraphrase (paraphraseTable is then ignored). */
+  paraphrase: boolean;
+}
+
+/** The METEOR data an evaluation uses; undefined when none was named and none is installed. */
+export function chooseMeteorData(choice: MeteorChoice, env: Record<string, string | undefined> = process.env, manifest: DataManifest = METEOR_DATA): MeteorSetup | undefined {
+  const dir = choice.meteorData ?? installedDataDir(manifest, env);
+  if (dir === undefined) return undefined;
+  const table = choice.paraphrase ? choice.paraphraseTable : false;
+  const resources = loadMeteorResources(dir, { paraphraseTable: table });
+  const stages = resources.paraphrases
+    ? `with paraphrase table ${table || join(dir, PARAPHRASE_TABLE_PATH)} (${resources.paraphrases.size} records)`
+    : "without the paraphrase stage";
+  return { resources, description: `METEOR 1.5 (${dir}) ${stages}` };
 }

@@ -7,22 +7,33 @@
 const ALPHA = "A-Za-zŠŽšžŸÀ-ÖØ-öø-žЀ-ӿԀ-ԧꙀ-ꙮ꙾-ꚗᴀ-ᵿ";
 const ALNUM = `0-9${ALPHA}`;
 
-const SEPARATE_OTHER = new RegExp(`([^${ALNUM}\\s.'\`,\\-‘’])`, "gu");
+// Java's \s is [ \t\n\x0B\f\r]; JavaScript's would also spare the Unicode spaces.
+const SEPARATE_OTHER = new RegExp(`([^${ALNUM} \\t\\n\\x0B\\f\\r.'\`,\\-‘’])`, "gu");
 const MULTI_DOT = /\.([.]+)/g;
 const MULTI_DOT_NEXT = /DOTMULTI\.([^.])/g;
-const COMMA = /([^\p{Nd}]),([^\p{Nd}])/gu;
-const COMMA_AFTER_DIGIT = /(\p{Nd}),([^\p{Nd}])/gu;
-const COMMA_BEFORE_DIGIT = /([^\p{Nd}]),(\p{Nd})/gu;
+// Java's \p{Digit} and \p{Lower} are ASCII-only: [0-9] and [a-z].
+const COMMA = /([^0-9]),([^0-9])/gu;
+const COMMA_AFTER_DIGIT = /([0-9]),([^0-9])/gu;
+const COMMA_BEFORE_DIGIT = /([^0-9]),([0-9])/gu;
 const DASH_BETWEEN_WORDS = new RegExp(`([${ALNUM}.])-([${ALNUM}])`, "gu");
 const CONTRACTIONS: [RegExp, string][] = [
   [new RegExp(`([^${ALPHA}])'([^${ALPHA}])`, "gu"), "$1 ' $2"],
-  [new RegExp(`([^${ALPHA}\\p{Nd}])'([${ALPHA}])`, "gu"), "$1 ' $2"],
+  [new RegExp(`([^${ALPHA}0-9])'([${ALPHA}])`, "gu"), "$1 ' $2"],
   [new RegExp(`([${ALPHA}])'([^${ALPHA}])`, "gu"), "$1 ' $2"],
   [new RegExp(`([${ALPHA}])'([${ALPHA}])`, "gu"), "$1 '$2"],
-  [/(\p{Nd})'(s)/gu, "$1 '$2"],
+  [/([0-9])'(s)/gu, "$1 '$2"],
 ];
 const HAS_ALPHA = new RegExp(`[${ALPHA}]`, "u");
-const WHITESPACE = /[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+/g;
+const WHITESPACE = /[ \u00a0\u2000-\u200a\u202f\u205f\u3000]+/g;
+
+/** Java's String.trim: strips every char <= U+0020 at both ends (JavaScript's trim strips Unicode spaces instead). */
+export function javaTrim(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && text.charCodeAt(start) <= 0x20) start++;
+  while (end > start && text.charCodeAt(end - 1) <= 0x20) end--;
+  return text.slice(start, end);
+}
 
 /** Nonbreaking prefixes (nonbreaking/english.prefixes): "any" keeps the dot always, "numeric" only before a number. */
 export type NonbreakingPrefixes = ReadonlyMap<string, "any" | "numeric">;
@@ -36,7 +47,7 @@ function splitSentenceDots(words: string[], prefixes: NonbreakingPrefixes): stri
       const type = prefixes.get(pre);
       const next = words[i + 1];
       if (pre.includes(".") && HAS_ALPHA.test(pre)) return word.replaceAll(".", "");
-      if (type === "any" || (next !== undefined && /^\p{Ll}/u.test(next))) return word;
+      if (type === "any" || (next !== undefined && /^[a-z]/.test(next))) return word;
       if (type === "numeric" && next !== undefined && /^[0-9]+/.test(next)) return word;
       return `${pre} .`;
     })
@@ -55,5 +66,5 @@ export function normalizeEnglish(line: string, prefixes: NonbreakingPrefixes = n
   text = splitSentenceDots(text.split(/[ \t\n\r\f]+/).filter(Boolean), prefixes) + " ";
   while (text.includes("DOTDOTMULTI")) text = text.replaceAll("DOTDOTMULTI", "DOTMULTI.");
   text = text.replaceAll("DOTMULTI", ".");
-  return text.replace(WHITESPACE, " ").trim().toLowerCase();
+  return javaTrim(text.replace(WHITESPACE, " ")).toLowerCase();
 }

@@ -2,8 +2,9 @@
  * METEOR 1.5 scoring (edu.cmu.meteor.scorer.MeteorScorer / MeteorStats) and the set-level score pycocoevalcap reads:
  * every segment's sufficient statistics summed (MeteorStats.addStats), then scored once.
  */
-import { align, MODULE_EXACT, MODULE_STEM, MODULE_SYNONYM, type AlignerResources } from "./align.ts";
-import { normalizeEnglish, type NonbreakingPrefixes } from "./normalize.ts";
+import { align, MODULE_EXACT, MODULE_PARAPHRASE, MODULE_STEM, MODULE_SYNONYM, type AlignerResources } from "./align.ts";
+import { javaTrim, normalizeEnglish, type NonbreakingPrefixes } from "./normalize.ts";
+import type { ParaphraseTable } from "./paraphrase.ts";
 import type { SynonymDictionary } from "./synonyms.ts";
 
 /** English "rank" task defaults: alpha, beta, gamma, delta and the exact, stem, synonym, paraphrase weights. */
@@ -86,10 +87,11 @@ export const emptyStats = (): MeteorStats => ({
   referenceWordMatches: 0,
 });
 
-/** The data METEOR reads besides the sentences: without synonyms the synonym stage matches nothing. */
+/** The data METEOR reads besides the sentences: a stage without its data (synonyms, paraphrases) matches nothing. */
 export interface MeteorResources {
   functionWords: ReadonlySet<string>;
   synonyms?: SynonymDictionary;
+  paraphrases?: ParaphraseTable;
   nonbreakingPrefixes?: NonbreakingPrefixes;
 }
 
@@ -98,9 +100,10 @@ const tokens = (text: string) => text.split(/[ \t\n\r\f]+/).filter(Boolean);
 export class MeteorScorer {
   private readonly aligner: AlignerResources;
 
-  /** English defaults with the paraphrase stage off (its table is not implemented); weights stay the jar's four. */
+  /** English defaults (`-l en -norm`): exact, stem, synonym and paraphrase stages. */
   constructor(private readonly resources: MeteorResources) {
-    this.aligner = { functionWords: resources.functionWords, synonyms: resources.synonyms, modules: [MODULE_EXACT, MODULE_STEM, MODULE_SYNONYM] };
+    const { functionWords, synonyms, paraphrases } = resources;
+    this.aligner = { functionWords, synonyms, paraphrases, modules: [MODULE_EXACT, MODULE_STEM, MODULE_SYNONYM, MODULE_PARAPHRASE] };
   }
 
   private normalize(text: string): string {
@@ -125,13 +128,13 @@ export class MeteorScorer {
     };
   }
 
-  /** The `SCORE ||| refs ||| test` answer: the statistics of the best-scoring reference (first wins ties). */
+  /** MeteorScorer.getMeteorStats: the statistics of the first reference with the highest score. */
   segmentStats(test: string, references: readonly string[]): MeteorStats {
-    const testWords = tokens(this.normalize(test.trim()));
+    const testWords = tokens(this.normalize(test));
     let best: MeteorStats | undefined;
     let bestScore = -1;
     for (const reference of references) {
-      const stats = this.pairStats(testWords, tokens(this.normalize(reference.trim())));
+      const stats = this.pairStats(testWords, tokens(this.normalize(reference)));
       const score = meteorScore(stats);
       if (score > bestScore) [best, bestScore] = [stats, score];
     }
@@ -142,11 +145,23 @@ export class MeteorScorer {
   scoreSet(pairs: readonly { candidate: string; references: readonly string[] }[]): { corpus: number; perImage: number[] } {
     let total = emptyStats();
     const perImage = pairs.map(({ candidate, references }) => {
-      // pycocoevalcap strips the field separator and double spaces from the hypothesis only.
-      const stats = this.segmentStats(candidate.replaceAll("|||", "").replaceAll("  ", " "), references);
+      const line = scoreLine(candidate, references);
+      const stats = this.segmentStats(line.hypothesis, line.references);
       total = addStats(total, stats);
       return meteorScore(stats);
     });
     return { corpus: meteorScore(total), perImage };
   }
+}
+
+/**
+ * What the jar reads from pycocoevalcap's `SCORE ||| ref_1 ||| ... ||| hyp` line: meteor.py removes "|||" and one pass
+ * of double spaces from the hypothesis only; the jar splits on "|||" (Java's split drops trailing empty parts) and
+ * trims every part, so a reference containing "|||" becomes two.
+ */
+export function scoreLine(hypothesis: string, references: readonly string[]): { hypothesis: string; references: string[] } {
+  const parts = ["SCORE", ...references, hypothesis.replaceAll("|||", "").replaceAll("  ", " ")].join(" ||| ").split("|||");
+  while (parts.at(-1) === "") parts.pop();
+  const trimmed = parts.map(javaTrim);
+  return { hypothesis: trimmed.at(-1) ?? "", references: trimmed.slice(1, -1) };
 }
