@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { modelError } from "../cli/errors.ts";
 import { readJsonObject, type JsonObject } from "../util/json.ts";
@@ -121,4 +122,12 @@ function linspace(start: number, end: number, steps: number): Float32Array {
   const step = (end - start) / (steps - 1);
   const half = Math.floor(steps / 2);
   return Float32Array.from({ length: steps }, (_, i) => (i < half ? start + step * i : end - step * (steps - 1 - i)));
+}
+
+/** The weights of a diffusers component folder: safetensors first, as diffusers loads them, else the .bin. */
+export function diffusersWeightsFile(dir: string): string {
+  const names = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"];
+  const found = names.map((name) => join(dir, name)).find(existsSync);
+  if (!found) throw modelError(`${dir} has no ${names.join(" or ")}`);
+  return found;
 }

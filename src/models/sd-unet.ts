@@ -93,3 +93,16 @@ export function buildUNetGraph(weights: WeightSource, config: UNetConfig, option
   }
   return g;
 }
+
+/** [channels, side] of each up block's output for a square latent of `latentSide`: one halving per down-block downsampler, one doubling per up-block upsampler. */
+export function unetUpFeatureShapes(weights: WeightSource, latentSide: number, count: number): [number, number][] {
+  const w = new ModuleWeights(weights, "");
+  const downs = w.count("down_blocks", "resnets.0.conv1.weight");
+  let side = latentSide;
+  for (let i = 0; i < downs; i++) if (w.has(`down_blocks.${i}.downsamplers.0.conv.weight`)) side /= 2;
+  return Array.from({ length: count }, (_, i) => {
+    const [channels] = w.dims(`up_blocks.${i}.resnets.0.conv2.weight`, 4);
+    if (w.has(`up_blocks.${i}.upsamplers.0.conv.weight`)) side *= 2;
+    return [channels, side] as [number, number];
+  });
+}
