@@ -1,4 +1,5 @@
 import { Command, Option } from "clipanion";
+import { parseCount } from "./parse.ts";
 
 /** Options of every command that runs a GLaMM model: which model, on which device, at which precision. */
 export abstract class ModelCommand extends Command {
@@ -9,4 +10,13 @@ export abstract class ModelCommand extends Command {
   maxTokens = Option.String("--max-tokens", "512", { description: "most new tokens per answer" });
   noCache = Option.Boolean("--no-cache", false, { description: "do not read or write the SAM embedding cache" });
   json = Option.Boolean("--json", false, { description: "print results as JSON lines (the default when stdout is not a terminal)" });
+  modelBase = Option.String("--model-base", { description: "attend, DiffLMM: base LLM folder under the LoRA --model (default: from adapter_config.json)" });
+  clip = Option.String("--clip", { description: "attend, DiffLMM: CLIP folder (default: the config's mm_vision_sd_clip)" });
+  noise = Option.String("--noise", { description: "attend, DiffLMM: .npy of the diffusion encoder's two Gaussian draws [2, ensemble, C, h, w]" });
+  noiseSeed = Option.String("--noise-seed", { description: "attend, DiffLMM: seed of those draws when --noise is not given (default 0; reported in the JSON)" });
+
+  /** The DiffLMM options (ignored for other models). */
+  difflmmOptions() {
+    return { modelBase: this.modelBase, clip: this.clip, noise: this.noise, noiseSeed: this.noiseSeed === undefined ? undefined : parseCount("--noise-seed", this.noiseSeed, 0) };
+  }
 }
