@@ -79,7 +79,7 @@ describe.skipIf(configs.length === 0)("DiffLMM against the official pipeline", (
       const plane = maps.shape[1] * maps.shape[2];
       const maxRef = numbers(maps).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       return (ref.points ?? []).map((point, i) => {
-        const ours = result.info.points[i];
+        const ours = (result.info.points as [number, number][])[i];
         if (ours[0] === point[0] && ours[1] === point[1]) return false;
         const [first, second] = topTwo((maps.data as Float32Array).subarray(i * plane, (i + 1) * plane));
         expect(first - second, `point ${i}: not the oracle's and not a near tie`).toBeLessThanOrEqual(allowedError("upsample_scores", first, maxRef));
