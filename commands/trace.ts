@@ -20,7 +20,7 @@ export default class TraceCommand extends Command {
 
   image = Option.String({ required: true, name: "image" });
   model = Option.String("--model", { description: "checkpoint folder in the official layout, or an installed model" });
-  vision = Option.String("--vision", { description: "CLIP folder (default: from the checkpoint's config)" });
+  vision = Option.String("--vision", { description: "CLIP folder, or DiffLMM's Stable Diffusion folder (default: from the checkpoint's config)" });
   instruction = Option.String("--instruction", { required: true, description: "the user's instruction" });
   boxes = Option.Array("--box", [], { description: "x1,y1,x2,y2 in pixels (repeatable)" });
   answer = Option.String("--answer", { description: "teacher-forced answer" });

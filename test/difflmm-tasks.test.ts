@@ -30,9 +30,12 @@ describe.skipIf(!present)("DiffLMM tasks through the binary (oracle checkpoint)"
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  const run = (task: string, out: string, extra: string[]): Result => {
+  const glamm = (task: string, out: string, extra: string[]) => {
     const args = [task, "--backend", "attend", "--model", lora, "--sam", join(root, "sam_tiny.pth"), "--device", "cpu", "--precision", "fp32", "--max-tokens", "8", "--out", join(work, out), "--json", ...extra, join(root, "image.png")];
-    const r = spawnSync(binary, args, { cwd: work, env: { HOME: work, GLAMM_HOME: join(work, "home") }, encoding: "utf8" });
+    return spawnSync(binary, args, { cwd: work, env: { HOME: work, GLAMM_HOME: join(work, "home") }, encoding: "utf8" });
+  };
+  const run = (task: string, out: string, extra: string[]): Result => {
+    const r = glamm(task, out, extra);
     expect(r.stderr.split("\n").filter((l) => l.startsWith("glamm:"))).toEqual([]);
     expect(r.status).toBe(0);
     const doc = JSON.parse(readFileSync(join(work, out, "image.glamm.json"), "utf8"));
@@ -53,6 +56,13 @@ describe.skipIf(!present)("DiffLMM tasks through the binary (oracle checkpoint)"
     expect(doc.segments.map((s) => s.phrase)).toEqual(ref.phrases);
     doc.segments.forEach((s, i) => expect([ref.points[i], ref.runner_up_points[i]]).toContainEqual(s.point));
   }, 120_000);
+
+  test("a --noise array of the wrong shape is a one-line input error before any image is written", () => {
+    const r = glamm("gcg", "bad-noise", ["--noise", join(root, "refs/vae_noise.npy")]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split("\n").filter((l) => l.startsWith("glamm:"))).toEqual([expect.stringMatching(/vae_noise\.npy holds <f4 \[4, 48, 48\]; the model needs float32 \[2, 1, 4, 48, 48\]$/)]);
+    expect(existsSync(join(work, "bad-noise", "image.glamm.json"))).toBe(false);
+  }, 60_000);
 
   test("gcg draws seeded noise by default, reports the seed, and another seed changes the image tokens", () => {
     const first = run("gcg", "gcg-default", ["--heatmaps"]);

@@ -4,7 +4,7 @@ import { parseCount } from "./parse.ts";
 /** Options of every command that runs a GLaMM model: which model, on which device, at which precision. */
 export abstract class ModelCommand extends Command {
   model = Option.String("--model", { description: "installed model name, Hub repo id, checkpoint folder, or `demo` (default: the task's pulled model, else the demo)" });
-  vision = Option.String("--vision", { description: "CLIP tower folder (default: from the checkpoint's config)" });
+  vision = Option.String("--vision", { description: "CLIP tower folder, or DiffLMM's Stable Diffusion folder (default: from the checkpoint's config)" });
   device = Option.String("--device", { description: "auto (default, or GLAMM_DEVICE), cpu or cuda" });
   precision = Option.String("--precision", "auto", { description: "auto (fp16 on CUDA, int4 on CPU), fp32, fp16 or int4" });
   maxTokens = Option.String("--max-tokens", "512", { description: "most new tokens per answer" });

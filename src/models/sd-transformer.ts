@@ -13,7 +13,7 @@ export interface TransformerOptions {
 }
 
 /** diffusers Attention `name` (to_q/to_k/to_v without bias, to_out.0): softmax attention with scale head_dim^-0.5. */
-export function sdAttention(g: GraphBuilder, w: ModuleWeights, name: string, x: string, context: string, heads: number): string {
+function sdAttention(g: GraphBuilder, w: ModuleWeights, name: string, x: string, context: string, heads: number): string {
   const [inner] = w.dims(`${name}.to_q.weight`, 2);
   const headDim = inner / heads;
   if (!Number.isInteger(headDim)) throw modelError(`${w.prefix}${name}: width ${inner} does not split into ${heads} heads`);

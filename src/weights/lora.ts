@@ -17,7 +17,7 @@ export interface LoraConfig {
 
 const ADAPTER_FILES = ["adapter_model.safetensors", "adapter_model.bin"];
 
-export function readLoraConfig(dir: string): LoraConfig {
+function readLoraConfig(dir: string): LoraConfig {
   const path = join(dir, "adapter_config.json");
   const json = readJsonObject(path);
   if (json.peft_type !== "LORA") throw modelError(`${path}: peft_type ${JSON.stringify(json.peft_type)} is not LORA`);
@@ -46,7 +46,7 @@ function isTarget(module: string, targets: string[] | string): boolean {
 const fp16Round = (data: Float32Array): Float32Array => float16ToFloat32(float32ToFloat16(data));
 
 /** W + (B·A)·scaling with peft's fp16 arithmetic: the delta rounded to fp16, then the sum. */
-export function mergeLoraWeight(base: Float32Array, a: Float32Array, b: Float32Array, out: number, inner: number, r: number, scaling: number): Float32Array {
+function mergeLoraWeight(base: Float32Array, a: Float32Array, b: Float32Array, out: number, inner: number, r: number, scaling: number): Float32Array {
   const delta = new Float32Array(out * inner);
   for (let o = 0; o < out; o++) {
     for (let i = 0; i < inner; i++) {

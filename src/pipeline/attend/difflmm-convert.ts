@@ -52,7 +52,6 @@ export interface DiffLmmManifest {
   clip: { grid: number; width: number };
 }
 
-export const DIFFLMM_GRAPHS = ["clip", "vae", "unet", "projector", "decoder"] as const;
 /** groundLMM hard-codes up_ft_indices=[0, 1, 2, 3]. */
 const UP_BLOCKS = 4;
 

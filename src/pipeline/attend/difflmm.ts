@@ -58,11 +58,15 @@ export function resolveDiffLmmSources(modelDir: string, options: Pick<DiffLmmOpt
   const config = readJsonObject(join(modelDir, "config.json"));
   const adapterPath = join(modelDir, "adapter_config.json");
   const adapter: JsonObject = existsSync(adapterPath) ? readJsonObject(adapterPath) : {};
+  const given = (dir: string | undefined, flag: string) => {
+    if (dir !== undefined && !existsSync(dir)) throw modelError(`${flag} ${dir}: no such folder`);
+    return dir;
+  };
   return {
     lora: modelDir,
-    base: options.modelBase ?? dependencyFolder(modelDir, adapter.base_model_name_or_path ?? config._name_or_path, "base model", "--model-base"),
-    sd: options.vision ?? dependencyFolder(modelDir, config.mm_vision_tower, "Stable Diffusion model (mm_vision_tower)", "--vision"),
-    clip: options.clip ?? dependencyFolder(modelDir, config.mm_vision_sd_clip, "CLIP model (mm_vision_sd_clip)", "--clip"),
+    base: given(options.modelBase, "--model-base") ?? dependencyFolder(modelDir, adapter.base_model_name_or_path ?? config._name_or_path, "base model", "--model-base"),
+    sd: given(options.vision, "--vision") ?? dependencyFolder(modelDir, config.mm_vision_tower, "Stable Diffusion model (mm_vision_tower)", "--vision"),
+    clip: given(options.clip, "--clip") ?? dependencyFolder(modelDir, config.mm_vision_sd_clip, "CLIP model (mm_vision_sd_clip)", "--clip"),
   };
 }
 
@@ -92,6 +96,9 @@ interface DiffLmmSessions {
 
 const dataOf = (out: ort.InferenceSession.OnnxValueMapType, name: string) => out[name].data as Float32Array;
 
+/** [ensemble, C, h, w]: the shape of each Gaussian draw. */
+const diffusionNoiseShape = ({ settings, latent }: DiffLmmManifest) => [settings.ensemble, latent.channels, latent.side, latent.side];
+
 const concatenated = (a: Float32Array, b: Float32Array): Float32Array => {
   const out = new Float32Array(a.length + b.length);
   out.set(a);
@@ -109,7 +116,7 @@ function ensembleMean(runs: Float32Array[][]): Float32Array[] {
 }
 
 /** DiffLMM's image side: preprocessing, CLIP, VAE with the sampled latent, add_noise, UNet up-block features, SDCLIPBlock. */
-async function encodeDiffLmmImage(sessions: DiffLmmSessions, manifest: DiffLmmManifest, acp: Float32Array, options: DiffLmmOptions, image: RgbImage): Promise<LlavaImage> {
+async function encodeDiffLmmImage(sessions: DiffLmmSessions, manifest: DiffLmmManifest, acp: Float32Array, recorded: DiffusionNoise | undefined, seed: number, image: RgbImage): Promise<LlavaImage> {
   const { settings, latent, upFeatures, clip } = manifest;
   const preprocess = diffLmmPreprocess(settings.resolution);
   const square = expandToSquare(image, preprocess.mean);
@@ -117,8 +124,8 @@ async function encodeDiffLmmImage(sessions: DiffLmmSessions, manifest: DiffLmmMa
   const pixels = new ort.Tensor("float32", pixelValues.data, pixelValues.dims);
   const [clipOut, vaeOut] = [await sessions.clip.run({ pixel_values: pixels }), await sessions.vae.run({ pixel_values: pixels })];
   const plane = latent.channels * latent.side * latent.side;
-  const noiseShape = [settings.ensemble, latent.channels, latent.side, latent.side];
-  const noise: DiffusionNoise = options.noise ? noiseFromFile(options.noise, noiseShape) : seededNoise(options.noiseSeed ?? DEFAULT_NOISE_SEED, settings.ensemble * plane);
+  const noiseShape = diffusionNoiseShape(manifest);
+  const noise = recorded ?? seededNoise(seed, settings.ensemble * plane);
   const { latents, noisy } = noisyLatents(dataOf(vaeOut, "vae_moments"), noise, latent.scalingFactor, acp[settings.timestep]);
   const context = new ort.Tensor("float32", dataOf(clipOut, "prompt_embeds"), [1, clip.grid * clip.grid, clipOut.prompt_embeds.dims[2]]);
   const timestep = new ort.Tensor("int64", BigInt64Array.of(BigInt(settings.timestep)), [1]);
@@ -171,6 +178,7 @@ export async function loadDiffLmm(modelDir: string, options: DiffLmmOptions = {}
   const precision = options.precision ?? "fp32";
   const { dir, manifest } = await ensureDiffLmmConverted(sources, precision, options.onProgress);
   const acp = readAlphasCumprod(join(sources.sd, "scheduler"));
+  const recorded = options.noise === undefined ? undefined : noiseFromFile(options.noise, diffusionNoiseShape(manifest));
   if (manifest.settings.timestep >= acp.length) throw modelError(`mm_vision_sd_timestep ${manifest.settings.timestep} is past the scheduler's ${acp.length} training steps`);
   const session = { device: options.device };
   const path = (name: string) => join(dir, `${name}.onnx`);
@@ -194,7 +202,7 @@ export async function loadDiffLmm(modelDir: string, options: DiffLmmOptions = {}
     imageTokens: grid * grid,
     grid,
     eosTokenId,
-    encodeImage: (image) => encodeDiffLmmImage(sessions, manifest, acp, options, image),
+    encodeImage: (image) => encodeDiffLmmImage(sessions, manifest, acp, recorded, options.noiseSeed ?? DEFAULT_NOISE_SEED, image),
     release: async () => {
       await Promise.all([clip.release(), vae.release(), unet.release(), projector.release(), decoder.release()]);
     },
