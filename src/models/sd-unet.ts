@@ -18,7 +18,7 @@ export interface UNetGraphOptions {
 }
 
 /** Sizes of a UNet2DConditionModel read from its tensors. */
-export interface UNetShape {
+interface UNetShape {
   inChannels: number;
   /** block_out_channels[0]: the sinusoidal embedding width. */
   baseChannels: number;
@@ -32,7 +32,7 @@ export const UNET_IO = {
   upFeature: (i: number) => `up_ft_${i}`,
 } as const;
 
-export function unetShape(weights: WeightSource): UNetShape {
+function unetShape(weights: WeightSource): UNetShape {
   const w = new ModuleWeights(weights, "");
   const [baseChannels, inChannels] = w.dims("conv_in.weight", 4);
   const crossKey = weights.keys().find((k) => k.endsWith(".attn2.to_k.weight"));

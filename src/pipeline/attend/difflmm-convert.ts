@@ -66,7 +66,7 @@ export function isDiffLmmConfig(config: JsonObject): boolean {
   return config.mm_projector_type === "SDCLIPBlock";
 }
 
-export function readDiffLmmSettings(config: JsonObject, source: string): DiffLmmSettings {
+function readDiffLmmSettings(config: JsonObject, source: string): DiffLmmSettings {
   if (!isDiffLmmConfig(config)) throw modelError(`${source}: mm_projector_type ${JSON.stringify(config.mm_projector_type)} is not DiffLMM's SDCLIPBlock`);
   if (config.mm_vision_sd_implicit_caption !== true) throw modelError(`${source}: only mm_vision_sd_implicit_caption true is supported (DiffLMM's setting)`);
   if ((config.image_aspect_ratio ?? "pad") !== "pad") throw modelError(`${source}: image_aspect_ratio ${JSON.stringify(config.image_aspect_ratio)} is not supported (DiffLMM uses "pad")`);

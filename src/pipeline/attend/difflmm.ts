@@ -54,7 +54,7 @@ function dependencyFolder(modelDir: string, name: unknown, what: string, flag: s
   throw modelError(`the ${what} ${name} is neither a local folder (looked in ${candidates.join(", ")}) nor installed; run \`glamm pull ${findManifest(name)?.name ?? name}\` or pass it with ${flag}`);
 }
 
-export function resolveDiffLmmSources(modelDir: string, options: Pick<DiffLmmOptions, "modelBase" | "vision" | "clip"> = {}): DiffLmmSources {
+function resolveDiffLmmSources(modelDir: string, options: Pick<DiffLmmOptions, "modelBase" | "vision" | "clip"> = {}): DiffLmmSources {
   const config = readJsonObject(join(modelDir, "config.json"));
   const adapterPath = join(modelDir, "adapter_config.json");
   const adapter: JsonObject = existsSync(adapterPath) ? readJsonObject(adapterPath) : {};
