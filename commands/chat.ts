@@ -40,7 +40,7 @@ export default class ChatCommand extends ModelCommand {
       json: this.json || !(this.context.stdout as NodeJS.WriteStream).isTTY,
       stdout: this.context.stdout,
       stdin: this.context.stdin,
-      attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps } : undefined,
+      attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps, difflmm: this.difflmmOptions() } : undefined,
     });
     return 0;
   }

@@ -20,7 +20,7 @@ export default class TraceCommand extends Command {
 
   image = Option.String({ required: true, name: "image" });
   model = Option.String("--model", { description: "checkpoint folder in the official layout, or an installed model" });
-  vision = Option.String("--vision", { description: "CLIP folder (default: from the checkpoint's config)" });
+  vision = Option.String("--vision", { description: "CLIP folder, or DiffLMM's Stable Diffusion folder (default: from the checkpoint's config)" });
   instruction = Option.String("--instruction", { required: true, description: "the user's instruction" });
   boxes = Option.Array("--box", [], { description: "x1,y1,x2,y2 in pixels (repeatable)" });
   answer = Option.String("--answer", { description: "teacher-forced answer" });
@@ -32,6 +32,10 @@ export default class TraceCommand extends Command {
   sam = Option.String("--sam", { description: "attend backend: SAM checkpoint (.pth, or Hugging Face SamModel folder)" });
   removeCorner = Option.Boolean("--remove-corner", false, { description: "attend backend: the official --remove-corner" });
   chunks = Option.String("--chunks", { description: "attend backend: JSON phrase root spans replacing the extractor" });
+  modelBase = Option.String("--model-base", { description: "attend backend, DiffLMM: the base LLM folder under the LoRA --model" });
+  clip = Option.String("--clip", { description: "attend backend, DiffLMM: CLIP folder (default: the config's mm_vision_sd_clip)" });
+  noise = Option.String("--noise", { description: "attend backend, DiffLMM: .npy of the two Gaussian draws [2, ensemble, C, h, w]" });
+  noiseSeed = Option.String("--noise-seed", { description: "attend backend, DiffLMM: seed of the Gaussian draws when --noise is not given (default 0)" });
 
   async execute(): Promise<number> {
     const backend = parseChoice("--backend", this.backend, ["glamm", "attend"] as const);
@@ -47,8 +51,9 @@ export default class TraceCommand extends Command {
         trace = await runGlammTrace({ ...common, model: this.model, vision: this.vision, boxes: this.boxes.map(parseBox), answer: this.answer, precision, onProgress: progress.update });
       } else {
         const { runAttendTrace } = await import("../src/pipeline/attend/trace.ts");
-        if (!this.model || !this.sam) throw usageError("--backend attend needs --model (a LLaVA-1.5 folder) and --sam (a SAM checkpoint)");
-        trace = await runAttendTrace({ ...common, model: this.model, vision: this.vision, sam: this.sam, answer: this.answer, removeCorner: this.removeCorner, chunks: this.chunks });
+        if (!this.model || !this.sam) throw usageError("--backend attend needs --model (a LLaVA-1.5 or DiffLMM folder) and --sam (a SAM checkpoint)");
+        const difflmm = { modelBase: this.modelBase, clip: this.clip, noise: this.noise, noiseSeed: this.noiseSeed === undefined ? undefined : parseCount("--noise-seed", this.noiseSeed, 0) };
+        trace = await runAttendTrace({ ...common, model: this.model, vision: this.vision, sam: this.sam, answer: this.answer, removeCorner: this.removeCorner, chunks: this.chunks, difflmm });
       }
       writeTrace(this.out, trace);
       progress.stop();

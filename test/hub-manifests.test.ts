@@ -4,7 +4,7 @@ import { defaultModelFor, findManifest, manifests, parsePullSpec } from "../src/
 
 test("every manifest names a Hub repo, files, and a vision dependency that is itself a manifest", () => {
   expect(manifests.map((m) => m.name).sort()).toEqual(
-    ["bert-base-uncased", "clip-vit-large-patch14-336", "glamm-fullscope", "glamm-gcg", "glamm-refseg", "glamm-regcap-refcocog", "glamm-regcap-vg", "llava-v1.5-13b", "llava-v1.5-7b", "sam-vit-h"].sort(),
+    ["bert-base-uncased", "clip-vit-large-patch14-336", "difflmm-7b", "glamm-fullscope", "glamm-gcg", "glamm-refseg", "glamm-regcap-refcocog", "glamm-regcap-vg", "llava-v1.5-13b", "llava-v1.5-7b", "sam-vit-h", "stable-diffusion-v1-5", "vicuna-7b-v1.5"].sort(),
   );
   for (const m of manifests) {
     expect(m.repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
@@ -12,6 +12,7 @@ test("every manifest names a Hub repo, files, and a vision dependency that is it
     if (m.vision) expect(findManifest(m.vision)?.repo).toBe("openai/clip-vit-large-patch14-336");
   }
   expect(findManifest("glamm-gcg")?.files).toContain("pytorch_model.bin.index.json");
+  for (const m of manifests) for (const dependency of m.requires ?? []) expect(findManifest(dependency), `${m.name} requires ${dependency}`).toBeDefined();
 });
 
 test("each task has a default model that serves it", () => {

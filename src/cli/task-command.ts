@@ -66,7 +66,7 @@ export abstract class TaskCommand extends ModelCommand {
       gallery: this.gallery,
       json: this.json || !(this.context.stdout as NodeJS.WriteStream).isTTY,
       stdout: this.context.stdout,
-      attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps } : undefined,
+      attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps, difflmm: this.difflmmOptions() } : undefined,
     });
     return failed > 0 ? ExitCode.input : ExitCode.ok;
   }

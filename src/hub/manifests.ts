@@ -1,5 +1,6 @@
 import { usageError } from "../cli/errors.ts";
 import bertBaseUncased from "../../models/bert-base-uncased.json" with { type: "json" };
+import difflmm7b from "../../models/difflmm-7b.json" with { type: "json" };
 import clipVitLarge336 from "../../models/clip-vit-large-patch14-336.json" with { type: "json" };
 import glammFullscope from "../../models/glamm-fullscope.json" with { type: "json" };
 import glammGcg from "../../models/glamm-gcg.json" with { type: "json" };
@@ -9,6 +10,8 @@ import glammRegcapVg from "../../models/glamm-regcap-vg.json" with { type: "json
 import llava13b from "../../models/llava-v1.5-13b.json" with { type: "json" };
 import llava7b from "../../models/llava-v1.5-7b.json" with { type: "json" };
 import samVitH from "../../models/sam-vit-h.json" with { type: "json" };
+import stableDiffusion15 from "../../models/stable-diffusion-v1-5.json" with { type: "json" };
+import vicuna7b from "../../models/vicuna-7b-v1.5.json" with { type: "json" };
 
 /** A known model: where it lives on the Hub and what it is for (models/*.json, embedded in the binary). */
 export interface ModelManifest {
@@ -22,6 +25,8 @@ export interface ModelManifest {
   defaultFor: string[];
   /** Manifest name of the image encoder it needs, when its config.json does not say. */
   vision?: string;
+  /** Other manifests pulled with it (DiffLMM: its base LLM, CLIP and SAM). */
+  requires?: string[];
   files: string[];
 }
 
@@ -36,6 +41,9 @@ export const manifests: readonly ModelManifest[] = [
   llava13b,
   samVitH,
   bertBaseUncased,
+  difflmm7b,
+  vicuna7b,
+  stableDiffusion15,
 ];
 
 export function findManifest(nameOrRepo: string): ModelManifest | undefined {

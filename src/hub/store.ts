@@ -109,8 +109,10 @@ async function pullFromHub(name: string, spec: PullSpec, options: PullOptions): 
   const config = hubConfig(env);
   const result = await withStoreLock(env, name, options, () => installFromHub(config, name, spec, options));
   const vision = visionDependency(result.record, spec.manifest);
-  if (!vision) return [result];
-  return [result, ...(await pullFromHub(vision.manifest?.name ?? vision.repo, vision, options))];
+  const required: PullResult[] = [];
+  for (const dependency of spec.manifest?.requires ?? []) required.push(...(await pullFromHub(dependency, parsePullSpec(dependency), options)));
+  if (!vision) return [result, ...required];
+  return [result, ...(await pullFromHub(vision.manifest?.name ?? vision.repo, vision, options)), ...required];
 }
 
 /** Where a Hub pull takes its files from: the commit, the repo's file list, and whether only the cache may be read. */

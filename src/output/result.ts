@@ -16,6 +16,8 @@ export interface ModelInfo {
   id: string;
   revision: string;
   precision: string;
+  /** DiffLMM: where its diffusion encoder's Gaussian draws came from (a seed, or a --noise file). */
+  noise?: { seed: number } | { file: string };
 }
 
 /** A grounded phrase: `text.slice(start, end) === phrase`; a [SEG] with no phrase has phrase "" and start === end. */

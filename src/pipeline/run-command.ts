@@ -145,15 +145,15 @@ async function writeHeatmaps(result: TaskResult, image: RgbImage, stem: string):
 }
 
 /** Loads LLaVA-1.5 and SAM for `--backend attend`, with progress on a terminal. */
-async function loadAttend(options: ModelOptions, sam: string | undefined): Promise<{ model: AttendModel; info: ModelInfo; key: string }> {
+async function loadAttend(options: ModelOptions, settings: AttendSettings): Promise<{ model: AttendModel; info: ModelInfo; key: string }> {
   const device = parseDevice(options.device);
   const precision = choosePrecision(options.precision, device);
   const llava = resolveLlava(options.model);
-  const samPath = resolveSam(sam);
+  const samPath = resolveSam(settings.sam);
   const progress = spinner("loading LLaVA and SAM");
   try {
-    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision });
-    return { model, info: { id: llava, revision: "local", precision }, key: `attend-${llava}-${samPath}-${precision}` };
+    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision, difflmm: settings.difflmm });
+    return { model, info: { id: llava, revision: "local", precision }, key: `attend-${llava}-${samPath}-${precision}-${JSON.stringify(settings.difflmm ?? {})}` };
   } finally {
     progress.stop();
   }
@@ -162,7 +162,7 @@ async function loadAttend(options: ModelOptions, sam: string | undefined): Promi
 /** Attend-and-segment: LLaVA and SAM loaded once for the batch, each image encoded once. */
 async function attendBackend(options: ImageTaskOptions): Promise<Backend> {
   const settings = { ...options.attend!, maxTokens: options.maxTokens };
-  const { model, info, key } = await loadAttend(options, settings.sam);
+  const { model, info, key } = await loadAttend(options, settings);
   return {
     key,
     run: (decoded) => runAttendTask(model, decoded, options.input, settings, info),
@@ -184,7 +184,7 @@ export interface ChatOptions extends ModelOptions {
 /** The chat's answerer for the chosen backend and what frees its model. */
 async function openChat(options: ChatOptions, decoded: DecodedImage): Promise<{ backend: ChatBackend; release(): Promise<void> }> {
   if (options.attend) {
-    const { model, info } = await loadAttend(options, options.attend.sam);
+    const { model, info } = await loadAttend(options, options.attend);
     try {
       const image = await model.openImage(decoded.image);
       return { backend: attendChat(image, decoded, { ...options.attend, maxTokens: options.maxTokens }, info), release: () => model.release() };

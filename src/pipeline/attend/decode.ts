@@ -16,6 +16,8 @@ export interface ProbedDecode {
   tokens: number[];
   /** probes[j]: the probe output [probed layers, image tokens] of the step that produced tokens[j] (step 0 = prefill). */
   probes: Float32Array[];
+  /** logits[j]: the lm_head row that chose tokens[j] (before any forcing). */
+  logits: Float32Array[];
 }
 
 /**
@@ -28,18 +30,21 @@ export async function decodeWithProbe(decoder: LlamaDecoder, table: EmbeddingTab
   if (!(Number.isInteger(limit) && limit >= 1)) throw usageError(`max new tokens must be a whole number >= 1 (got ${options.maxNewTokens})`);
   const tokens: number[] = [];
   const probes: Float32Array[] = [];
+  const logits: Float32Array[] = [];
   let step = await decoder.forward(promptEmbeds, undefined, span);
   let cache: KvCache = step.present;
   const logitsSize = decoder.config.logitsSize;
   for (;;) {
     if (!step.probe) throw new Error("the decoder graph has no attention probe");
     probes.push(step.probe);
-    const token = forcedIds ? (forcedIds[tokens.length] ?? eosTokenId) : argmax(step.logits.subarray(step.logits.length - logitsSize));
+    const row = step.logits.slice(step.logits.length - logitsSize);
+    logits.push(row);
+    const token = forcedIds ? (forcedIds[tokens.length] ?? eosTokenId) : argmax(row);
     tokens.push(token);
     options.onToken?.(token, tokens.length - 1);
     if (token === eosTokenId || tokens.length >= limit) break;
     step = await decoder.forward(embedTokens(table, [token]), cache, span);
     cache = step.present;
   }
-  return { tokens, probes };
+  return { tokens, probes, logits };
 }

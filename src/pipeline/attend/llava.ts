@@ -4,6 +4,7 @@ import { inputError, modelError } from "../../cli/errors.ts";
 import { loadClipPreprocessConfig, type ClipPreprocessConfig } from "../../image/clip-config.ts";
 import { expandToSquare, preprocessClip } from "../../image/preprocess.ts";
 import type { RgbImage } from "../../image/rgb-image.ts";
+import type { NpyArray } from "../../output/npy.ts";
 import { buildClipGraph, clipVisionShape, loadClipVisionConfig } from "../../models/clip.ts";
 import { readLlamaConfig, type LlamaConfig } from "../../models/llama-config.ts";
 import { LlamaDecoder } from "../../models/llama-runner.ts";
@@ -45,6 +46,8 @@ export interface LlavaModel {
   imageTokens: number;
   grid: number;
   eosTokenId: number;
+  /** Image encoding when it is not LLaVA-1.5's CLIP + projector (DiffLMM). */
+  encodeImage?(image: RgbImage): Promise<LlavaImage>;
   release(): Promise<void>;
 }
 
@@ -72,7 +75,7 @@ const INV_FREQ = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
  * The rotary frequencies LLaVA-1.5 checkpoints store per layer (float16-rounded; the official model rotates with
  * them), when present and all equal.
  */
-function storedInverseFrequency(weights: WeightSource, config: LlamaConfig): Float32Array | undefined {
+export function storedInverseFrequency(weights: WeightSource, config: LlamaConfig): Float32Array | undefined {
   const keys = weights.keys().filter((key) => INV_FREQ.test(key));
   if (keys.length === 0) return undefined;
   const first = weights.read(keys[0]);
@@ -147,9 +150,13 @@ export interface LlavaImage {
   patchFeatures: Float32Array;
   /** [tokens, hidden]: the rows that replace `<image>`. */
   imageFeatures: Float32Array;
+  /** DiffLMM: where the diffusion noise came from, and the encoder's intermediates for traces. */
+  noise?: { seed: number } | { file: string };
+  traceArrays?: [string, NpyArray][];
 }
 
 export async function encodeLlavaImage(model: LlavaModel, image: RgbImage): Promise<LlavaImage> {
+  if (model.encodeImage) return model.encodeImage(image);
   const square = expandToSquare(image, model.clipPreprocess.mean);
   const { pixelValues } = preprocessClip(square, model.clipPreprocess);
   const out = await model.clip.run({ pixel_values: new ort.Tensor("float32", pixelValues.data, pixelValues.dims) });

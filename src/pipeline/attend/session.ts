@@ -5,6 +5,7 @@ import type { Device } from "../../runtime/ort.ts";
 import { spliceEmbeddings } from "../embeddings.ts";
 import { phrasesFromMarkup } from "../noun-phrases.ts";
 import { decodeWithProbe } from "./decode.ts";
+import { isDiffLmmFolder, loadDiffLmm, type DiffLmmOptions } from "./difflmm.ts";
 import { extractedPhrases, groupTokens, rootSpans, tokenCharSpans, type PhraseSpan, type TokenGroup } from "./grouping.ts";
 import { encodeLlavaImage, llavaPrompt, llavaPromptIds, loadLlava, type LlavaImage, type LlavaModel, type LlavaTurn } from "./llava.ts";
 import { bicubicUpsample, centreMaps, firstMaximum, groupMaps, padCrop, removeCorners, stepMap, type Window } from "./maps.ts";
@@ -19,6 +20,8 @@ export interface AttendModelOptions {
   sam: string;
   device?: Device;
   precision?: LlamaPrecision;
+  /** DiffLMM (a LoRA folder whose projector is SDCLIPBlock): its base LLM, CLIP folder and diffusion noise. */
+  difflmm?: Pick<DiffLmmOptions, "modelBase" | "clip" | "noise" | "noiseSeed">;
 }
 
 export interface AskOptions {
@@ -74,6 +77,8 @@ export interface AttendRun {
   tokenEnds: number[];
   grid: number;
   stepMaps: Float32Array[];
+  /** The lm_head row of every step [steps][vocab]. */
+  logits: Float32Array[];
   meanMap: Float32Array;
   centredMaps: Float32Array[];
   /** Phrases with at least one token, in text order, and their maps (after --remove-corner). */
@@ -99,7 +104,8 @@ export class AttendModel {
   ) {}
 
   static async load(options: AttendModelOptions): Promise<AttendModel> {
-    const llava = await loadLlava(options.model, { vision: options.vision, device: options.device, precision: options.precision });
+    const common = { vision: options.vision, device: options.device, precision: options.precision };
+    const llava = isDiffLmmFolder(options.model) ? await loadDiffLmm(options.model, { ...common, ...options.difflmm }) : await loadLlava(options.model, common);
     try {
       return new AttendModel(llava, await loadSam(options.sam, options.device));
     } catch (error) {
@@ -201,6 +207,7 @@ export class AttendImage {
       tokenEnds: ends,
       grid: llava.grid,
       stepMaps,
+      logits: decoded.logits,
       meanMap: mean,
       centredMaps: centred,
       groups,

@@ -6,7 +6,7 @@ import { readInstallRecord } from "../../hub/store.ts";
 import type { ModelInfo, Task, TaskResult } from "../../output/result.ts";
 import type { ChatBackend } from "../chat.ts";
 import type { DecodedImage, TaskInput } from "../tasks.ts";
-import type { AttendImage, AttendModel, AttendRun } from "./session.ts";
+import type { AttendImage, AttendModel, AttendModelOptions, AttendRun } from "./session.ts";
 
 /** The question the official attend-and-segment GCG script asks LLaVA. */
 export const ATTEND_QUESTION = "Describe the image in detail.";
@@ -17,6 +17,7 @@ export interface AttendSettings {
   removeCorner: boolean;
   minScore?: number;
   heatmaps: boolean;
+  difflmm?: AttendModelOptions["difflmm"];
 }
 
 const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory();
@@ -25,11 +26,11 @@ function installedDir(name: string): string | undefined {
   return readInstallRecord(findManifest(name)?.name ?? name)?.dir;
 }
 
-/** A LLaVA-1.5 folder: given, or the installed llava-v1.5-7b. */
+/** A LLaVA-1.5 or DiffLMM folder: given, or installed (default llava-v1.5-7b). */
 export function resolveLlava(model: string | undefined): string {
   if (model && isDir(model)) return model;
   const dir = installedDir(model ?? "llava-v1.5-7b");
-  if (!dir) throw modelError(`the attend backend needs a LLaVA-1.5 model: run \`glamm pull ${model ?? "llava-v1.5-7b"}\` or pass --model DIR`);
+  if (!dir) throw modelError(`the attend backend needs a LLaVA-1.5 or DiffLMM model: run \`glamm pull ${model ?? "llava-v1.5-7b"}\` or pass --model DIR`);
   return dir;
 }
 
@@ -51,7 +52,7 @@ export function attendResult(run: AttendRun, task: Task, prompt: string, decoded
   return {
     backend: "attend",
     image: { path: decoded.path, width, height, sha256: decoded.sha256 },
-    model: info,
+    model: run.llava.noise ? { ...info, noise: run.llava.noise } : info,
     task,
     prompt,
     rawText: run.text,

@@ -4,7 +4,7 @@ import { bicubicUpsample } from "./maps.ts";
 import { runAttend, type AttendOptions } from "./run.ts";
 import type { AttendRun } from "./session.ts";
 
-export type AttendTraceOptions = Pick<AttendOptions, "model" | "vision" | "sam" | "image" | "instruction" | "answer" | "maxTokens" | "removeCorner" | "chunks" | "device">;
+export type AttendTraceOptions = Pick<AttendOptions, "model" | "vision" | "sam" | "image" | "instruction" | "answer" | "maxTokens" | "removeCorner" | "chunks" | "device" | "difflmm">;
 
 const stack = (planes: readonly Float32Array[]): Float32Array => {
   const out = new Float32Array(planes.reduce((n, p) => n + p.length, 0));
@@ -27,6 +27,7 @@ function imageArrays(run: AttendRun): [string, NpyArray][] {
     ["sam_input_image", u8(samImage.input.resized.data, [h, w, 3])],
     ["sam_preprocessed", f32(samImage.input.pixelValues.data, [3, side, side])],
     ["sam_features", f32(samImage.embeddings, samImage.dims)],
+    ...(llava.traceArrays ?? []),
   ];
 }
 
@@ -46,6 +47,7 @@ function runArrays(run: AttendRun): [string, NpyArray][] {
     ["image_features", f32(run.llava.imageFeatures, [patchRows, run.llava.imageFeatures.length / patchRows])],
     ["inputs_embeds", f32(run.inputsEmbeds, [run.inputsEmbeds.length / hidden, hidden])],
     ["sequences", i64([run.promptIds[0], ...run.tokens])],
+    ["logits", f32(stack(run.logits), [steps, run.logits[0]?.length ?? 0])],
     ["attn_per_step", f32(stack(run.stepMaps), [steps, grid, grid])],
     ["attn_mean", f32(run.meanMap, [grid, grid])],
     ["attn_centered", f32(stack(run.centredMaps), [steps, grid, grid])],
@@ -98,6 +100,7 @@ export async function runAttendTrace(options: AttendTraceOptions): Promise<Trace
     points: run.maxima.map((m) => [m.x, m.y]),
     scores: Array.from(run.masks.keptScores),
     remove_corner: options.removeCorner ?? false,
+    ...(run.llava.noise ? { diffusion_noise: run.llava.noise } : {}),
   };
   return { arrays, info };
 }
