@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { findManifest } from "../src/hub/manifests.ts";
 import { pullModel, readInstallRecord } from "../src/hub/store.ts";
 import { openWeights } from "../src/weights/index.ts";
-import { startHubServer, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
+import { servedCommit, startHubServer, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
 
 // `glamm pull difflmm-7b` from a loopback Hub serving the DiffLMM oracle's tiny checkpoint under the real repo ids
 // and manifest file names, then a task run on the installed name alone.
@@ -21,7 +21,7 @@ const edited = (path: string, changes: Record<string, unknown>) => json({ ...JSO
 /** Each manifest's repo, its files taken from the oracle folder (`source` maps a manifest file to an oracle file). */
 function repo(name: string, commitDigit: string, source: (file: string) => Uint8Array): FakeRepo {
   const manifest = findManifest(name)!;
-  return { id: manifest.repo, commit: commitDigit.repeat(40), files: Object.fromEntries(manifest.files.map((file) => [file, source(file)])) };
+  return { id: manifest.repo, commit: servedCommit(manifest.repo, commitDigit.repeat(40)), files: Object.fromEntries(manifest.files.map((file) => [file, source(file)])) };
 }
 
 function oracleRepos(): FakeRepo[] {

@@ -350,6 +350,12 @@ export function pseudoRandomBytes(size: number, seed: number): Uint8Array {
 
 const json = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
+/** The commit a fake repo serves: the one its manifest pins (a pull asks for exactly that), else `fallback`. */
+export function servedCommit(repo: string, fallback: string): string {
+  const pinned = findManifest(repo)?.revision;
+  return pinned && /^[0-9a-f]{40}$/.test(pinned) ? pinned : fallback;
+}
+
 /** A tiny GLaMM checkpoint and CLIP encoder in the official Hub layout (file names as in MBZUAI/GLaMM-*). */
 export function fakeCheckpoint(glammRepo = "MBZUAI/GLaMM-GCG", clipRepo = "openai/clip-vit-large-patch14-336"): { glamm: FakeRepo; clip: FakeRepo } {
   const glamm: FakeRepo = {
@@ -367,11 +373,9 @@ export function fakeCheckpoint(glammRepo = "MBZUAI/GLaMM-GCG", clipRepo = "opena
       "added_tokens.json": json({ "[SEG]": 32003 }),
     },
   };
-  // A manifest that pins a commit is pulled at it, so the fake serves that commit.
-  const pinned = findManifest(clipRepo)?.revision;
   const clip: FakeRepo = {
     id: clipRepo,
-    commit: pinned && /^[0-9a-f]{40}$/.test(pinned) ? pinned : "2222222222222222222222222222222222222222",
+    commit: servedCommit(clipRepo, "2".repeat(40)),
     files: {
       "config.json": json({ model_type: "clip" }),
       "preprocessor_config.json": json({ crop_size: 336 }),
