@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoraMergedWeights } from "../src/weights/lora.ts";
@@ -20,14 +20,18 @@ function checkpoint(name: string, adapterFile: string, config: Record<string, un
     { name: "model.layers.0.self_attn.q_proj.weight", shape: [2, 3], data: () => Float32Array.from(W) },
     { name: "model.layers.0.self_attn.k_proj.weight", shape: [2, 3], data: () => Float32Array.from(W) },
   ]);
-  // A safetensors file under the .bin name: peft's fallback file name, read by content.
-  writeSafetensors(
-    join(lora, adapterFile),
-    targets.flatMap((t) => [
-      { name: `base_model.model.model.layers.0.self_attn.${t}.lora_A.weight`, shape: [1, 3], data: () => Float32Array.from(A) },
-      { name: `base_model.model.model.layers.0.self_attn.${t}.lora_B.weight`, shape: [2, 1], data: () => Float32Array.from(B) },
-    ]),
-  );
+  if (adapterFile === "adapter_model.bin") {
+    // peft's fallback file: a torch.save zip of bf16 tensors (q_proj only), written by the fixture's script.
+    copyFileSync(join(import.meta.dir, "fixtures/weights/lora/adapter_model.bin"), join(lora, adapterFile));
+  } else {
+    writeSafetensors(
+      join(lora, adapterFile),
+      targets.flatMap((t) => [
+        { name: `base_model.model.model.layers.0.self_attn.${t}.lora_A.weight`, shape: [1, 3], data: () => Float32Array.from(A) },
+        { name: `base_model.model.model.layers.0.self_attn.${t}.lora_B.weight`, shape: [2, 1], data: () => Float32Array.from(B) },
+      ]),
+    );
+  }
   writeFileSync(join(lora, "adapter_config.json"), JSON.stringify({ peft_type: "LORA", r: 1, lora_alpha: 4, target_modules: ["q_proj"], ...config }));
   return [lora, base];
 }
@@ -38,7 +42,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("LoRA merge", () => {
-  test("W + (B·A)·alpha/r from adapter_model.bin when there is no safetensors; untargeted weights pass through", () => {
+  test("W + (B·A)·alpha/r from a torch-saved bf16 adapter_model.bin when there is no safetensors; untargeted weights pass through", () => {
     const merged = LoraMergedWeights.open(...checkpoint("plain", "adapter_model.bin", {}));
     // B·A = [[0.5, 0, 1], [-1, 0, -2]], scaling 4.
     expect(Array.from(merged.read("model.layers.0.self_attn.q_proj.weight"))).toEqual([3, 2, 7, 0, 5, -2]);
