@@ -1,6 +1,7 @@
 import { Builtins, Cli } from "clipanion";
 import { commands } from "../../commands/index.ts";
 import { ExitCode, GlammError } from "./errors.ts";
+import { fsError } from "./fs-error.ts";
 import { version } from "../version.ts";
 
 /** Clipanion prints failures itself (on stdout, with stacks); glamm reports them as one line on stderr instead. */
@@ -41,6 +42,8 @@ export function reportError(error: unknown): number {
     process.stderr.write(`glamm: ${message} (glamm --help lists commands, glamm COMMAND --help their options)\n`);
     return ExitCode.usage;
   }
+  const fileProblem = fsError(error);
+  if (fileProblem) return reportError(fileProblem);
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`glamm: internal error: ${message.split("\n")[0]} (GLAMM_DEBUG=1 shows the stack)\n`);
   return ExitCode.runtime;

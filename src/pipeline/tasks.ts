@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { inputError } from "../cli/errors.ts";
+import { fsReason } from "../cli/fs-error.ts";
 import { decodeImage } from "../image/decode.ts";
 import type { RgbImage } from "../image/rgb-image.ts";
 import { normalizeBoxes, type PixelBox } from "../models/region-encoder.ts";
@@ -57,13 +58,15 @@ export class ImageSession {
 
   /** Reads and decodes an image file (no model needed, so a batch can do it for the next image in advance). */
   static async decode(path: string): Promise<DecodedImage> {
+    const name = path === "-" ? "stdin" : path;
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(readFileSync(path));
+      bytes = new Uint8Array(readFileSync(path === "-" ? 0 : path));
     } catch (error) {
-      throw inputError(`cannot read image ${path}: ${(error as Error).message.split("\n")[0]}`);
+      throw inputError(`cannot read image ${name}: ${fsReason(error) ?? (error as Error).message.split("\n")[0]}`);
     }
-    return { path, image: await decodeImage(bytes, path), sha256: imageSha256(bytes) };
+    if (bytes.length === 0) throw inputError(`${name} is empty (0 bytes), not an image`);
+    return { path, image: await decodeImage(bytes, name), sha256: imageSha256(bytes) };
   }
 
   /** Runs both image encoders once; the SAM embedding comes from the cache when this image was seen before. */
