@@ -1,6 +1,6 @@
 import { Builtins, Cli } from "clipanion";
 import { commands } from "../../commands/index.ts";
-import { ExitCode, GlammError } from "./errors.ts";
+import { ExitCode, GlammError, inputError } from "./errors.ts";
 import { fsError } from "./fs-error.ts";
 import { version } from "../version.ts";
 
@@ -22,8 +22,26 @@ export function buildCli(): GlammCli {
   return cli;
 }
 
+/** Longest command line (bytes) glamm accepts: ONNX Runtime's session creation crashes on one of about 28 KiB. */
+export const MAX_COMMAND_LINE_BYTES = 24 * 1024;
+
+/** Refuses a command line too long to run safely, naming its longest argument (or the option that takes it). */
+function checkCommandLineLength(argv: readonly string[]): void {
+  const bytes = argv.reduce((sum, arg) => sum + Buffer.byteLength(arg) + 1, 0);
+  if (bytes <= MAX_COMMAND_LINE_BYTES) return;
+  const longest = argv.reduce((best, arg, i) => (arg.length > argv[best].length ? i : best), 0);
+  const previous = argv[longest - 1];
+  const name = previous?.startsWith("-") && !argv[longest].startsWith("-") ? previous : `argument ${longest + 1}`;
+  throw inputError(`${name} is ${argv[longest].length} characters: glamm takes a command line of at most ${MAX_COMMAND_LINE_BYTES} bytes (got ${bytes})`);
+}
+
 /** Runs the CLI; errors become one line on stderr and a documented exit code. */
 export async function runCli(argv: string[]): Promise<number> {
+  try {
+    checkCommandLineLength(argv);
+  } catch (error) {
+    return reportError(error);
+  }
   const cli = buildCli();
   const code = await cli.run(argv);
   return cli.failureCode ?? code;

@@ -40,7 +40,7 @@ export function writeFilesTogether(files: readonly FileContent[]): void {
   } catch (error) {
     for (const { tmp } of staged) rmSync(tmp, { force: true });
     // Name the file the user will look for, not its temporary name.
-    if (error && typeof error === "object" && "path" in error) error.path = staged[staged.length - 1].path;
+    if (error && typeof error === "object" && "code" in error) Object.assign(error, { path: staged[staged.length - 1].path });
     throw error;
   }
   for (const { tmp, path } of staged) renameSync(tmp, path);

@@ -17,7 +17,7 @@ import { resolveModel } from "./sources.ts";
 import { chat, glammChat, type ChatBackend } from "./chat.ts";
 import { AttendModel } from "./attend/session.ts";
 import { attendChat, resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
-import { ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
+import { checkTaskFits, ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
 
 export interface ImageTaskOptions extends ModelOptions {
   images: string[];
@@ -172,6 +172,12 @@ interface Backend {
 
 async function glammBackend(options: ImageTaskOptions): Promise<Backend> {
   const { model, info } = await loadModel(options, options.input.task);
+  try {
+    checkTaskFits(model, options.input, options.maxTokens);
+  } catch (error) {
+    await model.release();
+    throw error;
+  }
   return {
     key: `${model.manifest.fingerprint}-${info.precision}`,
     run: async (decoded, onText) => {
@@ -234,6 +240,7 @@ async function openChat(options: ChatOptions, decoded: DecodedImage): Promise<{ 
   }
   const { model, info } = await loadModel(options, "chat");
   try {
+    checkTaskFits(model, { task: "chat" }, options.maxTokens);
     const session = await ImageSession.open(model, decoded);
     // On a terminal the answer streams (dimmed, on stderr), then is replaced by its grounded form.
     const draft = !options.json && options.stdout.isTTY ? streamedDraft() : undefined;
