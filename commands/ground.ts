@@ -1,7 +1,8 @@
 import { Command, Option } from "clipanion";
-import { TaskCommand } from "../src/cli/task-command.ts";
+import { checkGroundText } from "../src/cli/parse.ts";
+import { AttendTaskCommand } from "../src/cli/task-command.ts";
 
-export default class GroundCommand extends TaskCommand {
+export default class GroundCommand extends AttendTaskCommand {
   static paths = [["ground"]];
   static usage = Command.Usage({
     description: "phrase grounding: masks for the <p>phrases</p> of a given text",
@@ -12,5 +13,5 @@ export default class GroundCommand extends TaskCommand {
   text = Option.String("--text", { required: true, description: "the answer with <p>phrase</p> marks" });
   images = Option.Rest({ required: 1, name: "image" });
   imageArgs = () => this.images;
-  taskInput = () => ({ task: this.task, text: this.text });
+  taskInput = () => ({ task: this.task, text: checkGroundText(this.text) });
 }

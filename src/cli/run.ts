@@ -1,16 +1,24 @@
 import { Builtins, Cli } from "clipanion";
 import { commands } from "../../commands/index.ts";
-import { ExitCode, GlammError, inputError } from "./errors.ts";
+import { ExitCode, GlammError, inputError, usageError } from "./errors.ts";
+import { bindNegativeValues, diagnoseUsage, helpText } from "./usage.ts";
 import { fsError } from "./fs-error.ts";
 import { version } from "../version.ts";
 
 /** Clipanion prints failures itself (on stdout, with stacks); glamm reports them as one line on stderr instead. */
 class GlammCli extends Cli {
   failureCode: number | undefined;
+  argv: string[] = [];
 
   error(error: unknown): string {
-    this.failureCode = reportError(error);
+    const clipanion = (error as { clipanion?: unknown } | undefined)?.clipanion;
+    const diagnosis = clipanion ? diagnoseUsage(this.argv, this.definitions()) : undefined;
+    this.failureCode = reportError(diagnosis ? usageError(diagnosis) : error);
     return "";
+  }
+
+  usage(...args: Parameters<Cli["usage"]>): string {
+    return helpText(super.usage(...args), this.definitions());
   }
 }
 
@@ -43,7 +51,14 @@ export async function runCli(argv: string[]): Promise<number> {
     return reportError(error);
   }
   const cli = buildCli();
-  const code = await cli.run(argv);
+  // `glamm eval --help`: the command named exactly, not clipanion's menu of every command under that path.
+  const help = argv.length > 1 && ["-h", "--help"].includes(argv[argv.length - 1]) ? commands.find((c) => c.paths?.some((p) => p.join(" ") === argv.slice(0, -1).join(" "))) : undefined;
+  if (help) {
+    process.stdout.write(cli.usage(help, { detailed: true }));
+    return ExitCode.ok;
+  }
+  cli.argv = bindNegativeValues(argv, cli.definitions());
+  const code = await cli.run(cli.argv);
   return cli.failureCode ?? code;
 }
 
@@ -56,7 +71,7 @@ export function reportError(error: unknown): number {
   }
   const clipanion = (error as { clipanion?: { type: string } } | undefined)?.clipanion;
   if (clipanion) {
-    const message = clipanion.type === "none" ? "unrecognised command or options" : (error as Error).message.split("\n")[0];
+    const message = clipanion.type === "none" ? "unrecognised command or options" : (error as Error).message.split("\n")[0].replace(/\.$/, "");
     process.stderr.write(`glamm: ${message} (glamm --help lists commands, glamm COMMAND --help their options)\n`);
     return ExitCode.usage;
   }
