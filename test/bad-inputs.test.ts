@@ -284,3 +284,100 @@ describe("unbounded text", () => {
     expectError(glamm(["ground", IMAGE, ...demo, "--text", "<p>a</p> ".repeat(11_000)]), 2, /--text is 99000 characters/);
   });
 });
+
+describe("usage errors name what is wrong (exit 1)", () => {
+  const cases: [string, string[], RegExp][] = [
+    ["missing IMAGE", ["gcg"], /^glamm: glamm gcg needs IMAGE/],
+    ["missing --box", ["region", IMAGE], /^glamm: glamm region needs --box X1,Y1,X2,Y2$/],
+    ["missing --text", ["ground", IMAGE], /^glamm: glamm ground needs --text TEXT$/],
+    ["a typo in an option", ["gcg", IMAGE, "--fromat", "png"], /^glamm: glamm gcg has no option --fromat; did you mean --format\?$/],
+    ["an option without its value", ["gcg", IMAGE, "--max-tokens"], /^glamm: --max-tokens needs a value: --max-tokens N$/],
+    ["a typo in a command", ["gcgg", IMAGE], /^glamm: unknown command "gcgg"; did you mean `glamm gcg`\?$/],
+    ["segment with an expression and no image", ["segment", "dog"], /^glamm: glamm segment needs an EXPRESSION and an IMAGE/],
+    ["an attend-only option on segment", ["segment", "dog", IMAGE, "--sam", "x.pth"], /^glamm: glamm segment has no option --sam/],
+    ["GLAMM_DEVICE=gpu", ["gcg", IMAGE, "--model", "demo"], /^glamm: GLAMM_DEVICE=gpu is not a device \(expected auto, cpu, cuda\)$/],
+    ["glamm eval alone", ["eval"], /^glamm: glamm eval needs a subcommand: gcg, refseg or regcap/],
+  ];
+  for (const [name, args, pattern] of cases) {
+    test(name, () => {
+      expectError(glamm(args, { env: name === "GLAMM_DEVICE=gpu" ? { GLAMM_DEVICE: "gpu" } : {} }), 1, pattern);
+    });
+  }
+});
+
+describe("accepted forms", () => {
+  test("segment -e A -e B IMAGE, and negative numbers after --box reach the box check", () => {
+    const r = glamm(["segment", "-e", "dog", "-e", "red ball", IMAGE, ...demo, "--out", join(work, "out-e")]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).prompt.split("\n")).toEqual(["Can you segment the dog in this image?", "Can you segment the red ball in this image?"]);
+    expectError(glamm(["region", IMAGE, "--box", "-10,-10,50,50", ...demo, "--out", join(work, "out-neg")]), 2, /box 1 \(-10,-10,50,50\) lies outside the 16x12 image/);
+  });
+
+  test("GLAMM_DEVICE is case-insensitive", () => {
+    expect(glamm(["gcg", IMAGE, ...demo.filter((a) => a !== "--device" && a !== "cpu"), "--out", join(work, "out-dev")], { env: { GLAMM_DEVICE: "CPU" } }).code).toBe(0);
+  });
+});
+
+describe("messages that name the problem", () => {
+  const cases: [string, string[], number, RegExp][] = [
+    ["ground --text without <p>", ["ground", IMAGE, "--text", "a man with a kite"], 2, /--text marks no phrase to ground/],
+    ["ground --text with an unclosed <p>", ["ground", IMAGE, "--text", "a <p>man"], 2, /--text leaves a <p> open/],
+    ["ground --text with nested <p>", ["ground", IMAGE, "--text", "<p>a <p>man</p></p>"], 2, /phrases cannot nest/],
+    ["ground --text with an empty <p></p>", ["ground", IMAGE, "--text", "a <p> </p> man"], 2, /--text has an empty <p><\/p>/],
+    ["segment \"\"", ["segment", "", IMAGE], 2, /expression 1 is empty/],
+    ["--model demo --backend attend", ["gcg", IMAGE, "--backend", "attend"], 3, /needs a LLaVA-1.5 model, not demo: run `glamm pull llava-v1.5-7b` or pass --model DIR/],
+    ["--model FILE", ["gcg", IMAGE, "--model", IMAGE], 3, /--model .*rgb\.png is a file; give a checkpoint folder/],
+    ["--model that names nothing", ["gcg", IMAGE, "--model", "nonesuch"], 3, /model nonesuch is not installed and is not a folder \(`glamm models` lists/],
+  ];
+  for (const [name, args, code, pattern] of cases) {
+    test(name, () => {
+      const withModel = args.includes("--model") ? args : [...args, ...demo];
+      const line = expectError(glamm([...withModel, "--out", join(work, "out-msg")]), code, pattern);
+      expect(line).not.toMatch(/glamm pull (demo|nonesuch|\/)/);
+      expect(listing(join(work, "out-msg")).filter((f) => f.includes("glamm."))).toEqual([]);
+    });
+  }
+
+  test("runtime install cuda offline: the error alone, no progress line", () => {
+    const r = glamm(["runtime", "install", "cuda"], { env: { GLAMM_NUGET_ENDPOINT: "http://127.0.0.1:9/v3/index.json" } });
+    expectError(r, 4, /CUDA provider/);
+    expect(r.stderr).not.toContain("0 B / 0 B");
+  });
+});
+
+describe("--help", () => {
+  test("value names instead of #0, required options in usage lines, attend options only where attend runs", () => {
+    for (const command of ["gcg", "segment", "region", "caption", "ground", "chat", "eval gcg", "trace", "bench", "pull"]) {
+      const r = glamm([...command.split(" "), "--help"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toContain("#0");
+      expect(r.stdout).not.toContain("../shared");
+    }
+    expect(glamm(["region", "--help"]).stdout).toContain("$ glamm region --box X1,Y1,X2,Y2 <image> ...");
+    expect(glamm(["ground", "--help"]).stdout).toContain("$ glamm ground --text TEXT <image> ...");
+    for (const command of ["segment", "region"]) expect(glamm([command, "--help"]).stdout).not.toMatch(/--sam|--heatmaps|--min-score|--remove-corner|--backend/);
+    expect(glamm(["gcg", "--help"]).stdout).toContain("--heatmaps");
+  });
+
+  test("glamm eval --help describes the evaluations instead of a menu", () => {
+    const r = glamm(["eval", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("Multiple commands match");
+    for (const sub of ["glamm eval gcg", "glamm eval refseg", "glamm eval regcap"]) expect(r.stdout).toContain(sub);
+  });
+
+  test("--help into a closed pipe is no stack trace", () => {
+    const r = spawnSync("bash", ["-c", `"${binary}" gcg --help | head -n1 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd: work, env: env(), encoding: "utf8" });
+    expect(r.stdout.trim()).toBe("0");
+    expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
+  });
+});
+
+describe("terminal output", () => {
+  test("a run ends with one line naming the output folder (stderr when stdout is a pipe)", () => {
+    const out = join(work, "out-named");
+    const r = glamm(["caption", IMAGE, ...demo, "--out", out]);
+    expect(r.code).toBe(0);
+    expect(r.stderr.trim().split("\n").at(-1)).toBe(`glamm: outputs in ${out}/ (1 image(s) new this run; results.jsonl lists every finished image)`);
+  });
+});
