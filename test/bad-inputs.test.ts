@@ -198,7 +198,7 @@ describe.skipIf(!isRoot)("disk full and read-only (tmpfs; skipped unless running
     expectError(glamm(["gcg", IMAGE, ...demo, "--out", join(ro, "sub")]), 2, new RegExp(`--out: cannot create ${ro}/sub: read-only file system`));
   });
 });
-if (!isRoot) test.skip("disk full and read-only --out: need root to mount a tmpfs", () => {});
+if (!isRoot) test.skip("disk full and read-only --out: skipped, need root to mount a tmpfs", () => {});
 
 describe("pipes and chat", () => {
   test("`glamm gcg DIR | head -n1` ends quietly with exit 0, every recorded image complete", () => {
@@ -338,6 +338,12 @@ describe("messages that name the problem", () => {
     });
   }
 
+  test("eval gcg with missing folders: only the missing file, no recall notice first", () => {
+    const r = glamm(["eval", "gcg", "--gt-dir", join(work, "no-gt"), join(work, "no-pred")]);
+    expectError(r, 2, /GCG mask ground truth not found: .*no-gt\/val_gcg_coco_mask_gt\.json/);
+    expect(r.stderr).not.toContain("recall");
+  });
+
   test("runtime install cuda offline: the error alone, no progress line", () => {
     const r = glamm(["runtime", "install", "cuda"], { env: { GLAMM_NUGET_ENDPOINT: "http://127.0.0.1:9/v3/index.json" } });
     expectError(r, 4, /CUDA provider/);
@@ -373,7 +379,23 @@ describe("--help", () => {
   });
 });
 
+const haveScript = spawnSync("script", ["--version"]).status === 0;
+
 describe("terminal output", () => {
+  test.skipIf(!haveScript)("chat on a terminal (a pty from `script`): each answer shown once, no raw control bytes", () => {
+    const input = join(work, "chat-input.txt");
+    writeFileSync(input, "hello\n");
+    const command = `stty cols 80 rows 24; "${binary}" chat "${IMAGE}" --model demo --device cpu --max-tokens 12 --out "${join(work, "out-tty")}" < "${input}"`;
+    const r = spawnSync("script", ["-qec", command, "/dev/null"], { cwd: work, env: env({ TERM: "xterm" }), encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(0);
+    // What stays on screen: the streamed draft is erased (\r, ESC[J) before the final answer replaces it.
+    const screen = r.stdout.replace(/\x1b\[2m[^]*?\r(\x1b\[\d+A)?\x1b\[J/g, "").replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, "");
+    const answer = JSON.parse(readFileSync(join(work, "out-tty", "rgb.turn1.glamm.json"), "utf8")).text as string;
+    const shown = answer.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+    expect(screen.split(shown).length - 1).toBe(1);
+    expect(r.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, "")).not.toMatch(/[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]/);
+  });
+
   test("a run ends with one line naming the output folder (stderr when stdout is a pipe)", () => {
     const out = join(work, "out-named");
     const r = glamm(["caption", IMAGE, ...demo, "--out", out]);
