@@ -338,6 +338,12 @@ describe("messages that name the problem", () => {
     });
   }
 
+  test("a checkpoint whose vision tower is missing: advice names --vision, not `glamm pull clip`", () => {
+    const ckpt = folder("ckpt-no-vision", { "config.json": JSON.stringify({ architectures: ["GLaMMForCausalLM"], mm_vision_tower: "clip" }) });
+    const line = expectError(glamm(["gcg", IMAGE, "--model", ckpt, "--device", "cpu"]), 3, /vision tower clip \(from .*config\.json\) is not installed; pass --vision DIR$/);
+    expect(line).not.toContain("glamm pull");
+  });
+
   test("eval gcg with missing folders: only the missing file, no recall notice first", () => {
     const r = glamm(["eval", "gcg", "--gt-dir", join(work, "no-gt"), join(work, "no-pred")]);
     expectError(r, 2, /GCG mask ground truth not found: .*no-gt\/val_gcg_coco_mask_gt\.json/);
