@@ -1,7 +1,7 @@
 import { Command, Option } from "clipanion";
-import { TaskCommand } from "../src/cli/task-command.ts";
+import { AttendTaskCommand } from "../src/cli/task-command.ts";
 
-export default class CaptionCommand extends TaskCommand {
+export default class CaptionCommand extends AttendTaskCommand {
   static paths = [["caption"]];
   static usage = Command.Usage({
     description: "a detailed caption of the image (no masks)",

@@ -88,10 +88,11 @@ export class EvalGcgCommand extends MeteorEvalCommand {
     // Loaded only when asked for: the BERT encoder brings in onnxruntime, which `glamm --help` never needs.
     const bert = await loadBert(this.bert, this.device);
     const encoder = bert?.encoder;
-    if (!encoder) notice(`recall used ${EXACT_MATCH_DESCRIPTION}; \`glamm pull bert-base-uncased\` (or --bert DIR) gives the official similarity`);
     try {
       const similarity = encoder ? { similarity: encoder.similarity, similarityDescription: `BERT mean-pooled cosine (${bert!.dir})` } : {};
       print(this, await runGcgEvaluation({ predDir: this.predDir, gtDir: this.gtDir, split: this.split, meteor, ...similarity }));
+      // After the scores, so that an evaluation that cannot run reports only why.
+      if (!encoder) notice(`recall used ${EXACT_MATCH_DESCRIPTION}; \`glamm pull bert-base-uncased\` (or --bert DIR) gives the official similarity`);
     } finally {
       await encoder?.close();
     }

@@ -1,7 +1,7 @@
 import { Command, Option } from "clipanion";
-import { TaskCommand } from "../src/cli/task-command.ts";
+import { AttendTaskCommand } from "../src/cli/task-command.ts";
 
-export default class GcgCommand extends TaskCommand {
+export default class GcgCommand extends AttendTaskCommand {
   static paths = [["gcg"]];
   static usage = Command.Usage({
     description: "grounded caption: a detailed caption whose phrases each come with a mask",

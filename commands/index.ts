@@ -4,6 +4,7 @@ import CaptionCommand from "./caption.ts";
 import ChatCommand from "./chat.ts";
 import DoctorCommand from "./doctor.ts";
 import { EvalCaptionsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand } from "./eval.ts";
+import EvalIndexCommand from "./eval-index.ts";
 import GcgCommand from "./gcg.ts";
 import GroundCommand from "./ground.ts";
 import ModelsCommand from "./models.ts";
@@ -21,4 +22,4 @@ export const commands: CommandClass[] = [
   CaptionCommand,
   GroundCommand,
   ChatCommand,
-  DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand, EvalCaptionsCommand];
+  DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalIndexCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand, EvalCaptionsCommand];

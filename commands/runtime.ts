@@ -26,7 +26,9 @@ export default class RuntimeInstallCommand extends Command {
     const { installCudaProvider } = await import("../src/runtime/cuda-install.ts");
     const { progressReporter } = await import("../src/hub/progress.ts");
     const progress = progressReporter("CUDA provider");
-    const result = await installCudaProvider({ from: this.from, onProgress: progress.update }).finally(progress.done);
+    // The final progress line only after a download: a failure is reported by its error line alone.
+    const result = await installCudaProvider({ from: this.from, onProgress: progress.update });
+    progress.done();
     if (this.json) this.context.stdout.write(`${JSON.stringify(result)}\n`);
     else this.context.stdout.write(`installed ${result.files.join(", ")} into ${result.dir}\n`);
     return 0;

@@ -8,7 +8,7 @@ export default class TraceCommand extends Command {
   static usage = Command.Usage({
     description: "run one case through the real pipeline and write its intermediates as .npy (conformance checks)",
     details: `
-      Writes every intermediate named by the trace contract (../shared/oracle/README.md) under --out, with trace.json
+      Writes every intermediate named by the trace contract of the conformance tests (README, Development) under --out, with trace.json
       listing names, shapes, dtypes, the prompt and the generated text. With --answer the answer is teacher-forced
       (one forward pass, masks for its [SEG]s); otherwise --max-tokens new tokens are generated greedily.
     `,

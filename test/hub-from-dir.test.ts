@@ -54,12 +54,8 @@ test("--from a folder without config.json is an input error", async () => {
   await expectGlammError(pullModel("glamm-gcg", { env: offlineEnv("c"), from: join(root, "nowhere") }), /no config\.json/, 2);
 });
 
-test("--from the oracle's tiny checkpoint installs it with its relative vision tower", async () => {
-  const tiny = join(import.meta.dir, "..", "..", "shared", "oracle", "tiny-a");
-  if (!existsSync(tiny)) {
-    console.warn(`skipped: ${tiny} is absent`);
-    return;
-  }
+const tiny = join(import.meta.dir, "..", "..", "shared", "oracle", "tiny-a");
+test.skipIf(!existsSync(tiny))(`--from the oracle's tiny checkpoint installs it with its relative vision tower (skipped when ${tiny} is absent)`, async () => {
   const env = offlineEnv("d");
   const results = await pullModel("glamm-gcg", { env, from: join(tiny, "glamm") });
   expect(results.map((r) => r.record.name)).toEqual(["glamm-gcg", "clip-vit-tiny-336"]);

@@ -4,7 +4,7 @@ import { buildLlamaGraph } from "../src/models/llama.ts";
 import { LlamaDecoder } from "../src/models/llama-runner.ts";
 import { generate, teacherForced } from "../src/pipeline/generate.ts";
 import type { ReadAs, WeightSource } from "../src/weights/index.ts";
-import { deviation, Oracle, oracleConfigs, oracleMissing } from "./llama-oracle.ts";
+import { deviation, Oracle, oracleConfigs, skipWithoutOracle } from "./llama-oracle.ts";
 
 const PROJECTION = /(proj\.weight|lm_head\.weight)$/;
 
@@ -28,8 +28,9 @@ function int4RoundTripped(weights: WeightSource): WeightSource {
   };
 }
 
+skipWithoutOracle("LLaMA precision variants on the oracle");
 for (const name of oracleConfigs) {
-  describe.skipIf(oracleMissing)(`LLaMA precision variants on oracle ${name}`, () => {
+  describe(`LLaMA precision variants on oracle ${name}`, () => {
     let oracle: Oracle;
     const decoders: Record<string, LlamaDecoder> = {};
     beforeAll(async () => {

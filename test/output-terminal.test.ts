@@ -30,3 +30,12 @@ test("truecolor output paints each phrase in its mask colour", () => {
 test("16-colour output still marks the phrases", () => {
   expect(formatResultText(result, 1)).toMatch(/\x1b\[9[0-7]m|\x1b\[3[0-7]m/);
 });
+
+test("control characters a random-weight model produces are escaped for the terminal, spans kept", () => {
+  const raw = sampleResult("photo.png", { text: "A\x0e red square\x18 is \u009bnext to a blue circle.\ttab\n" });
+  raw.segments[0] = { ...raw.segments[0], start: 3, end: 13, phrase: "red square\x18".slice(0, 10) };
+  raw.segments[1] = { ...raw.segments[1], start: 28, end: 39 };
+  const text = formatResultText(raw, 0);
+  expect(text.split("\n")[0]).toBe("A\\x0e red square\\x18 is \\x9bnext to a blue circle.\ttab");
+  expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+});

@@ -10,7 +10,7 @@ import {
   REGION_CAPTION_INSTRUCTION,
 } from "../src/pipeline/prompt.ts";
 import { LlamaTokenizer, tokenizerImageToken } from "../src/text/tokenizer.ts";
-import { Oracle, ORACLE_ROOT, oracleConfigs, oracleMissing } from "./llama-oracle.ts";
+import { Oracle, ORACLE_ROOT, oracleConfigs, skipWithoutOracle } from "./llama-oracle.ts";
 
 describe("task prompts", () => {
   test("the GCG instruction is eval/gcg/infer.py's literal with its backslash line continuation applied", () => {
@@ -40,8 +40,9 @@ function instructionFor(caseName: string): string {
   throw new Error(`no instruction known for oracle case ${caseName}`);
 }
 
+skipWithoutOracle("prompts of the oracle");
 for (const name of oracleConfigs) {
-  describe.skipIf(oracleMissing)(`prompts of oracle ${name}`, () => {
+  describe(`prompts of oracle ${name}`, () => {
     test("every case's instruction and full prompt are reproduced byte for byte, and tokenize to its input_ids", () => {
       const oracle = new Oracle(name);
       const tokenizer = LlamaTokenizer.fromDirectory(join(ORACLE_ROOT, name, "glamm"));

@@ -1,4 +1,5 @@
 import { Option } from "clipanion";
+import type { AttendSettings } from "../pipeline/attend/task.ts";
 import type { TaskInput } from "../pipeline/tasks.ts";
 import { ExitCode, usageError } from "./errors.ts";
 import { ModelCommand } from "./model-command.ts";
@@ -16,16 +17,15 @@ export abstract class TaskCommand extends ModelCommand {
   topP = Option.String("--top-p", { description: "nucleus sampling threshold" });
   topK = Option.String("--top-k", { description: "sample among the k most likely tokens" });
   gallery = Option.Boolean("--gallery", false, { description: "also write index.html in the output folder" });
-  backend = Option.String("--backend", "glamm", { description: "glamm, or attend (attend-and-segment on LLaVA-1.5: gcg, caption, ground)" });
-  sam = Option.String("--sam", { description: "attend: SAM checkpoint (.pth or Hugging Face folder; default: pulled sam-vit-h)" });
-  removeCorner = Option.Boolean("--remove-corner", false, { description: "attend: blank the four corner cells of every map (official option)" });
-  minScore = Option.String("--min-score", { description: "attend: drop phrases whose SAM score is below this" });
-  heatmaps = Option.Boolean("--heatmaps", false, { description: "attend: write each phrase's attention heatmap (PNG, and the raw map in the JSON)" });
 
   abstract readonly task: TaskInput["task"];
   /** The IMAGE arguments (files, folders, globs). */
   abstract imageArgs(): string[];
   abstract taskInput(): TaskInput;
+  /** The attend backend's settings when it was chosen (only commands it can ground offer it). */
+  attendSettings(): AttendSettings | undefined {
+    return undefined;
+  }
 
   private sampling() {
     const sampled = [this.seed, this.temperature, this.topP, this.topK].some((v) => v !== undefined);
@@ -47,10 +47,7 @@ export abstract class TaskCommand extends ModelCommand {
   async execute(): Promise<number> {
     const { runImageTask } = await import("../pipeline/run-command.ts");
     const { parseFormats } = await import("../output/write-result.ts");
-    const backend = parseChoice("--backend", this.backend, ["glamm", "attend"] as const);
-    if (backend === "attend" && !["gcg", "caption", "ground"].includes(this.task)) throw usageError(`--backend attend grounds gcg, caption and ground, not ${this.task}`);
-    const minScore = this.minScore === undefined ? undefined : Number(this.minScore);
-    if (minScore !== undefined && !Number.isFinite(minScore)) throw usageError(`--min-score must be a number, got "${this.minScore}"`);
+    const attend = this.attendSettings();
     const failed = await runImageTask({
       images: this.imageArgs(),
       input: this.taskInput(),
@@ -66,8 +63,24 @@ export abstract class TaskCommand extends ModelCommand {
       gallery: this.gallery,
       json: this.json || !(this.context.stdout as NodeJS.WriteStream).isTTY,
       stdout: this.context.stdout,
-      attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps, difflmm: this.difflmmOptions() } : undefined,
+      attend,
     });
     return failed > 0 ? ExitCode.input : ExitCode.ok;
+  }
+}
+
+/** An image task the attend backend can also ground (gcg, caption, ground): adds --backend and its options. */
+export abstract class AttendTaskCommand extends TaskCommand {
+  backend = Option.String("--backend", "glamm", { description: "glamm, or attend (attend-and-segment on LLaVA-1.5)" });
+  sam = Option.String("--sam", { description: "attend: SAM checkpoint (.pth or Hugging Face folder; default: pulled sam-vit-h)" });
+  removeCorner = Option.Boolean("--remove-corner", false, { description: "attend: blank the four corner cells of every map (official option)" });
+  minScore = Option.String("--min-score", { description: "attend: drop phrases whose SAM score is below this" });
+  heatmaps = Option.Boolean("--heatmaps", false, { description: "attend: write each phrase's attention heatmap (PNG, and the raw map in the JSON)" });
+
+  attendSettings(): AttendSettings | undefined {
+    const backend = parseChoice("--backend", this.backend, ["glamm", "attend"] as const);
+    const minScore = this.minScore === undefined ? undefined : Number(this.minScore);
+    if (minScore !== undefined && !Number.isFinite(minScore)) throw usageError(`--min-score must be a number, got "${this.minScore}"`);
+    return backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps, difflmm: this.difflmmOptions() } : undefined;
   }
 }

@@ -15,6 +15,8 @@ export interface LlamaConfig {
   logitsSize: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** Positions the model was trained for (config.json max_position_embeddings): prompt + answer must fit. */
+  contextLength?: number;
 }
 
 export const EMBED_TOKENS = "model.embed_tokens.weight";
@@ -73,5 +75,6 @@ export function readLlamaConfig(config: Record<string, unknown>, weights: Weight
     logitsSize,
     rmsNormEps: positiveNumber(config, "rms_norm_eps", 1e-6),
     ropeTheta: positiveNumber(config, "rope_theta", 10000),
+    contextLength: positiveNumber(config, "max_position_embeddings", 2048),
   };
 }

@@ -48,7 +48,8 @@ function compressedRle(rle: Rle): CompressedRle {
 /** The document written for `result` at `jsonPath` (the image path is made relative to the JSON's directory). */
 export function toGlammJson(result: TaskResult, jsonPath: string): GlammJson {
   const { width, height } = result.image;
-  const fromJson = relative(dirname(resolve(jsonPath)), resolve(result.image.path));
+  // "-": the image came from stdin and has no path.
+  const fromJson = result.image.path === "-" ? "-" : relative(dirname(resolve(jsonPath)), resolve(result.image.path));
   const segments = result.segments.map((segment): GlammJsonSegment => {
     const rle = encodeMask(segment.mask, height, width);
     const extras = { ...(segment.point ? { point: segment.point } : {}), ...(segment.score !== undefined ? { score: segment.score } : {}), ...(segment.heatmap ? { heatmap: segment.heatmap } : {}) };

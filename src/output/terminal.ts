@@ -3,7 +3,7 @@
  * Colours only when the stream is a terminal and NO_COLOR is unset (src/cli/ui.ts); piped output is the same text plain.
  */
 import { Chalk, supportsColor, supportsColorStderr } from "chalk";
-import { colorEnabled } from "../cli/ui.ts";
+import { colorEnabled, printable } from "../cli/ui.ts";
 import { colorSlots, slotColor } from "./palette.ts";
 import type { TaskResult } from "./result.ts";
 import { textRuns } from "./spans.ts";
@@ -16,17 +16,17 @@ export function formatResultText(result: TaskResult, level: 0 | 1 | 2 | 3 = 0): 
   const paint = (text: string, slot: number) => chalk.bold.rgb(...slotColor(slot))(text);
 
   const text = textRuns(result.text, result.segments)
-    .map((run) => (run.slot === null ? run.text : paint(run.text, run.slot)))
+    .map((run) => (run.slot === null ? printable(run.text) : paint(printable(run.text), run.slot)))
     .join("");
 
   const { width, height } = result.image;
   const lines = result.segments.map((segment, s) => {
     const rle = encodeMask(segment.mask, height, width);
     const [x, y, w, h] = rleToBbox(rle);
-    const name = segment.phrase ? paint(segment.phrase, slots[s]) : paint(`[SEG] ${s + 1}`, slots[s]);
+    const name = segment.phrase ? paint(printable(segment.phrase), slots[s]) : paint(`[SEG] ${s + 1}`, slots[s]);
     return `  ${chalk.dim(`${s + 1}.`)} ${name}  ${chalk.dim(`${rleArea(rle)} px, box ${x},${y} ${w}x${h}`)}`;
   });
-  const boxes = (result.boxes ?? []).map((box, b) => `  ${chalk.dim(`region ${b + 1}:`)} ${box.x1},${box.y1},${box.x2},${box.y2}${box.caption ? ` ${box.caption}` : ""}`);
+  const boxes = (result.boxes ?? []).map((box, b) => `  ${chalk.dim(`region ${b + 1}:`)} ${box.x1},${box.y1},${box.x2},${box.y2}${box.caption ? ` ${printable(box.caption)}` : ""}`);
   return [text, ...(lines.length ? ["", "Masks:", ...lines] : []), ...(boxes.length ? ["", "Regions:", ...boxes] : [])].join("\n") + "\n";
 }
 

@@ -36,9 +36,9 @@ export function glammChat(session: ImageSession, settings: GenerationSettings, m
   };
 }
 
-const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /reset starts over; /quit ends";
+const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /reset starts over; /quit, /exit or Ctrl-D ends";
 
-/** A multi-turn conversation about one image, every answer grounded by `backend`. Reads lines until EOF or /quit. */
+/** A multi-turn conversation about one image, every answer grounded by `backend`. Reads lines until EOF, /quit or /exit. */
 export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
   const turns: Turn[] = [];
   const boxes: PixelBox[] = [];
@@ -80,5 +80,8 @@ export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
     }
     io.prompt("> ");
   }
+  // /quit leaves stdin open (a terminal, a pipe still being written): stop reading it, or the process would wait on.
+  lines.close();
+  (io.input as NodeJS.ReadableStream & { destroy?(): void }).destroy?.();
   return answered;
 }

@@ -1,16 +1,15 @@
 import { join } from "node:path";
 import { ExitCode, GlammError, inputError } from "../cli/errors.ts";
-import { colorErr, notice, spinner, stderrIsTty } from "../cli/ui.ts";
+import { fsError } from "../cli/fs-error.ts";
+import { notice, spinner, stderrIsTty, streamedDraft } from "../cli/ui.ts";
 import type { RgbImage } from "../image/rgb-image.ts";
 import { writeGallery } from "../output/gallery.ts";
-import { writeFileAtomic } from "../output/atomic.ts";
-import { renderHeatmap } from "../output/heatmap.ts";
 import type { ModelInfo, TaskResult } from "../output/result.ts";
 import { toGlammJson } from "../output/json.ts";
 import { writeResultText } from "../output/terminal.ts";
 import { writeResultFiles, type OutputFormat } from "../output/write-result.ts";
 import { parseDevice } from "../runtime/ort.ts";
-import { BatchLog, expandInputs, runBatch, runKey } from "./batch.ts";
+import { BatchLog, expandInputs, openOutputFolder, runBatch, runKey } from "./batch.ts";
 import { choosePrecision, type Precision } from "./convert.ts";
 import type { SamplingOptions } from "./generate.ts";
 import { GlammModel } from "./glamm-model.ts";
@@ -18,7 +17,7 @@ import { resolveModel } from "./sources.ts";
 import { chat, glammChat, type ChatBackend } from "./chat.ts";
 import { AttendModel } from "./attend/session.ts";
 import { attendChat, resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
-import { ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
+import { checkTaskFits, ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
 
 export interface ImageTaskOptions extends ModelOptions {
   images: string[];
@@ -65,47 +64,88 @@ function progressLine(done: number, total: number, started: number): string {
 }
 
 /**
+ * Watches a stdout that may be a pipe: once its reader is gone (EPIPE, e.g. `| head -n1`), nothing more is written
+ * to it and `onClosed` runs, so the batch ends quietly after the image in hand.
+ */
+function pipeWriter(stdout: NodeJS.WritableStream, onClosed: () => void): { write(text: string): void; readonly closed: boolean } {
+  let closed = false;
+  const close = () => {
+    if (!closed) onClosed();
+    closed = true;
+  };
+  stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    close();
+  });
+  return {
+    write: (text) => {
+      if (closed) return;
+      try {
+        stdout.write(text);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EPIPE") throw error;
+        close();
+      }
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}
+
+/** The last line of a run: where its outputs are (stdout on a terminal, else stderr so pipes get only results). */
+function reportOutputs(out: string, processed: number, stdout: NodeJS.WritableStream & { isTTY?: boolean }, json: boolean): void {
+  const line = `outputs in ${out.replace(/\/+$/, "")}/ (${processed} image(s) new this run; results.jsonl lists every finished image)`;
+  if (stdout.isTTY && !json) stdout.write(`${line}\n`);
+  else notice(line);
+}
+
+/**
  * Loads the model once, then runs the task on every image: outputs beside each other under --out, a line per image in
  * results.jsonl, resumable, a bad image reported without stopping the batch. Returns how many images failed.
  */
 export async function runImageTask(options: ImageTaskOptions): Promise<number> {
   const items = expandInputs(options.images, options.out);
   if (items.length === 0) throw inputError("no images given");
+  openOutputFolder(options.out);
   const backend = options.attend ? await attendBackend(options) : await glammBackend(options);
   const log = new BatchLog(options.out);
   const key = runKey({ input: options.input, backend: backend.key, maxTokens: options.maxTokens, sampling: options.sampling ?? null, formats: options.formats, attend: options.attend ?? null });
   const started = performance.now();
   const batch = items.length > 1;
-  const streaming = !options.json && !batch && Boolean(options.stdout.isTTY);
+  const draft = !options.json && !batch && options.stdout.isTTY ? streamedDraft() : undefined;
   // Ctrl-C finishes the image in hand (its files and results line) and stops; a second Ctrl-C aborts at once.
   const stop = new AbortController();
+  let interruptedBySignal = false;
   const onInterrupt = () => {
-    if (stop.signal.aborted) process.exit(130);
+    if (interruptedBySignal) process.exit(130);
+    interruptedBySignal = true;
     stop.abort();
     notice("stopping after the current image (Ctrl-C again to abort now); run the same command to resume");
   };
   process.on("SIGINT", onInterrupt);
+  const stdout = pipeWriter(options.stdout, () => stop.abort());
   try {
     const outcome = await runBatch(items, log, key, {
       signal: stop.signal,
       prepare: (item) => ImageSession.decode(item.path),
       run: async (item, decoded) => {
-        const result = await backend.run(decoded, streaming);
-        if (streaming) process.stderr.write("\n");
-        const outputs = await writeResultFiles(result, decoded.image, item.stem, options.formats, join(options.out, "glamm-eval"));
-        outputs.push(...(await writeHeatmaps(result, decoded.image, item.stem)));
-        const record = toGlammJson(result, `${item.stem}.glamm.json`);
-        if (options.json) options.stdout.write(`${JSON.stringify(record)}\n`);
+        const result = await backend.run(decoded, draft?.write);
+        const outputs = await writeOutputs(result, decoded.image, item.stem, options.formats, join(options.out, "glamm-eval"));
+        draft?.erase();
+        if (options.json) stdout.write(`${JSON.stringify(toGlammJson(result, `${item.stem}.glamm.json`))}\n`);
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
         return { outputs, result: { text: result.text, segments: result.segments.length } };
       },
       onProgress: (done, total) => batch && stderrIsTty() && process.stderr.write(`\r\x1b[K${progressLine(done, total, started)}${done === total ? "\n" : ""}`),
-      onError: (item, error) => notice(`${item.path}: ${error.message} (skipped)`),
+      onError: (item, error) => notice(`${error.message.includes(item.path) ? error.message : `${item.path}: ${error.message}`} (skipped)`),
     });
     if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${log.path} (skipped; delete it to redo them)`);
+    if (outcome.claimedElsewhere > 0) notice(`${outcome.claimedElsewhere} image(s) left to another glamm working on ${options.out}`);
     if (options.gallery) await writeGallery(options.out);
     if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${log.path}`);
-    if (outcome.interrupted) throw new GlammError(`interrupted: ${outcome.processed} image(s) done this run, the rest left for the next`, ExitCode.interrupted);
+    if (interruptedBySignal) throw new GlammError(`interrupted: ${outcome.processed} image(s) done this run, the rest left for the next`, ExitCode.interrupted);
+    if (!stdout.closed) reportOutputs(options.out, outcome.processed, options.stdout, options.json);
     return outcome.failed.length;
   } finally {
     process.off("SIGINT", onInterrupt);
@@ -113,35 +153,40 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
   }
 }
 
+/** Writes an image's output files together; a full disk or an unwritable folder becomes one line naming the file. */
+async function writeOutputs(result: TaskResult, image: RgbImage, stem: string, formats: readonly OutputFormat[], evalDir: string): Promise<string[]> {
+  try {
+    return await writeResultFiles(result, image, stem, formats, evalDir);
+  } catch (error) {
+    throw fsError(error, "cannot write") ?? error;
+  }
+}
+
 interface Backend {
   /** What identifies the model for resuming (results of another model are not reused). */
   key: string;
-  run(decoded: DecodedImage, streaming: boolean): Promise<TaskResult>;
+  /** `onText` streams the answer as it is generated. */
+  run(decoded: DecodedImage, onText?: (text: string) => void): Promise<TaskResult>;
   release(): Promise<void>;
 }
 
 async function glammBackend(options: ImageTaskOptions): Promise<Backend> {
   const { model, info } = await loadModel(options, options.input.task);
+  try {
+    checkTaskFits(model, options.input, options.maxTokens);
+  } catch (error) {
+    await model.release();
+    throw error;
+  }
   return {
     key: `${model.manifest.fingerprint}-${info.precision}`,
-    run: async (decoded, streaming) => {
+    run: async (decoded, onText) => {
       const session = await ImageSession.open(model, decoded);
-      const settings = { maxTokens: options.maxTokens, sampling: options.sampling, onText: streaming ? (t: string) => process.stderr.write(colorErr.dim(t)) : undefined };
+      const settings = { maxTokens: options.maxTokens, sampling: options.sampling, onText };
       return runTask(session, options.input, settings, info);
     },
     release: () => model.release(),
   };
-}
-
-/** The attend backend's heatmap pictures (segments with a heatmap): STEM.heatmap-N.png; returns the files written. */
-async function writeHeatmaps(result: TaskResult, image: RgbImage, stem: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const [i, segment] of result.segments.entries()) {
-    if (!segment.heatmap) continue;
-    writeFileAtomic(`${stem}.heatmap-${i + 1}.png`, await renderHeatmap(image, segment.heatmap.values, segment.heatmap.size[0]));
-    files.push(`${stem}.heatmap-${i + 1}.png`);
-  }
-  return files;
 }
 
 /** Loads LLaVA-1.5 and SAM for `--backend attend`, with progress on a terminal. */
@@ -195,14 +240,14 @@ async function openChat(options: ChatOptions, decoded: DecodedImage): Promise<{ 
   }
   const { model, info } = await loadModel(options, "chat");
   try {
+    checkTaskFits(model, { task: "chat" }, options.maxTokens);
     const session = await ImageSession.open(model, decoded);
-    // On a terminal the answer streams (dimmed, on stderr) before its grounded form is printed.
-    const streaming = !options.json && Boolean(options.stdout.isTTY);
-    const onText = streaming ? (t: string) => process.stderr.write(colorErr.dim(t)) : undefined;
-    const backend = glammChat(session, { maxTokens: options.maxTokens, onText }, info);
+    // On a terminal the answer streams (dimmed, on stderr), then is replaced by its grounded form.
+    const draft = !options.json && options.stdout.isTTY ? streamedDraft() : undefined;
+    const backend = glammChat(session, { maxTokens: options.maxTokens, onText: draft?.write }, info);
     const answer: ChatBackend["answer"] = async (turns, boxes) => {
       const result = await backend.answer(turns, boxes);
-      if (streaming) process.stderr.write("\n");
+      draft?.erase();
       return result;
     };
     return { backend: { ...backend, answer }, release: () => model.release() };
@@ -223,8 +268,7 @@ export async function runChat(options: ChatOptions): Promise<void> {
       prompt: (text) => process.stderr.write(text),
       onAnswer: async (result, turn) => {
         const stem = `${item.stem}.turn${turn}`;
-        const outputs = await writeResultFiles(result, decoded.image, stem, ["png", "json"], "");
-        outputs.push(...(await writeHeatmaps(result, decoded.image, stem)));
+        const outputs = await writeOutputs(result, decoded.image, stem, ["png", "json"], "");
         if (options.json) options.stdout.write(`${JSON.stringify(toGlammJson(result, `${stem}.glamm.json`))}\n`);
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
         return `saved ${outputs.join(", ")}`;

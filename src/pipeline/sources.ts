@@ -33,7 +33,8 @@ function visionFor(glamm: string): string {
   if (found) return found;
   const record = readInstallRecord(findManifest(raw)?.name ?? raw);
   if (record) return record.dir;
-  throw modelError(`vision tower ${raw} (from ${glamm}/config.json) is not installed; run \`glamm pull ${raw}\` or pass --vision DIR`);
+  const pull = findManifest(raw) ? `run \`glamm pull ${findManifest(raw)!.name}\` or ` : raw.includes("/") && !isAbsolute(raw) ? `run \`glamm pull ${raw}\` or ` : "";
+  throw modelError(`vision tower ${raw} (from ${glamm}/config.json) is not installed; ${pull}pass --vision DIR`);
 }
 
 /** A model to run: its files, and how results name it (id and revision). */
@@ -48,6 +49,13 @@ function installedModel(name: string): ResolvedModel | undefined {
   if (!record) return undefined;
   const vision = record.dependencies[0] ? readInstallRecord(record.dependencies[0]) : undefined;
   return { sources: { glamm: record.dir, clip: vision?.dir ?? visionFor(record.dir) }, id: record.repo, revision: record.commit ?? record.revision };
+}
+
+/** Why --model names nothing usable, with advice that names something that exists. */
+function unknownModelMessage(model: string): string {
+  if (existsSync(model)) return `--model ${model} is a file; give a checkpoint folder, an installed model (\`glamm models\`), a Hub repo id, or demo`;
+  if (findManifest(model) || /^[\w.-]+\/[\w.-]+$/.test(model)) return `model ${model} is not installed; run \`glamm pull ${model}\` (or see \`glamm models\`)`;
+  return `model ${model} is not installed and is not a folder (\`glamm models\` lists the known models; --model demo runs the built-in demo)`;
 }
 
 const demoModel = (): ResolvedModel => ({ sources: demoSources(), id: "glamm-demo (random weights)", revision: "seed-0" });
@@ -68,7 +76,7 @@ export function resolveModel(model: string | undefined, vision: string | undefin
     resolved = { sources: { glamm, clip: vision ? resolve(vision) : visionFor(glamm) }, id: glamm, revision: "local" };
   } else if (model) {
     const installed = installedModel(model);
-    if (!installed) throw modelError(`model ${model} is not installed and is not a folder; run \`glamm pull ${model}\` (or see \`glamm models\`)`);
+    if (!installed) throw modelError(unknownModelMessage(model));
     resolved = installed;
   } else {
     const fallback = defaultModelFor(manifestTask[task] ?? task).name;

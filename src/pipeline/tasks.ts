@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { inputError } from "../cli/errors.ts";
+import { fsReason } from "../cli/fs-error.ts";
 import { decodeImage } from "../image/decode.ts";
 import type { RgbImage } from "../image/rgb-image.ts";
 import { normalizeBoxes, type PixelBox } from "../models/region-encoder.ts";
@@ -45,6 +46,32 @@ export function withSegAfterPhrases(text: string): string {
   return text.replace(/<\/p>(?!\s*\[SEG\])/g, "</p> [SEG]");
 }
 
+/** Tokens the model attends over; a model converted before this was recorded gets LLaMA's default. */
+const contextLength = (model: GlammModel): number => model.manifest.llama.contextLength ?? 2048;
+
+/**
+ * Refuses a prompt of `promptTokens` (image rows included) that, with `maxNew` tokens of answer, would not fit the
+ * model's context; checked before any decoder work, so no text can make glamm use memory beyond what the model needs.
+ */
+function checkFits(model: GlammModel, promptTokens: number, maxNew: number, what: string): void {
+  const context = contextLength(model);
+  if (promptTokens + maxNew <= context) return;
+  const answer = maxNew > 0 ? ` + --max-tokens ${maxNew}` : "";
+  throw inputError(`${what} is too long: ${promptTokens} prompt tokens${answer} exceed the model's context of ${context} tokens`);
+}
+
+/**
+ * Checks, once before a batch, that every prompt the task will give fits the context with `maxTokens` of answer
+ * (the image counted as the rows the projector yields).
+ */
+export function checkTaskFits(model: GlammModel, input: TaskInput, maxTokens: number): void {
+  if (maxTokens >= contextLength(model)) throw inputError(`--max-tokens ${maxTokens} is over the model's context of ${contextLength(model)} tokens`);
+  const imageRows = model.manifest.clip.grid ** 2;
+  const tokens = (turns: Turn[]) => tokenizerImageToken(buildConversation(turns), model.tokenizer).length - 1 + imageRows;
+  if (input.task === "segment") for (const e of input.expressions ?? []) checkFits(model, tokens([{ user: referringSegmentationInstruction(e) }]), maxTokens, "the expression");
+  if (input.task === "ground" && input.text) checkFits(model, tokens([{ user: GCG_INSTRUCTION, assistant: withSegAfterPhrases(input.text.trim()) }]), 0, "--text");
+}
+
 /** A loaded image, decoded once and encoded once (CLIP and SAM), for any number of prompts. */
 export class ImageSession {
   private constructor(
@@ -57,13 +84,15 @@ export class ImageSession {
 
   /** Reads and decodes an image file (no model needed, so a batch can do it for the next image in advance). */
   static async decode(path: string): Promise<DecodedImage> {
+    const name = path === "-" ? "stdin" : path;
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(readFileSync(path));
+      bytes = new Uint8Array(readFileSync(path === "-" ? 0 : path));
     } catch (error) {
-      throw inputError(`cannot read image ${path}: ${(error as Error).message.split("\n")[0]}`);
+      throw inputError(`cannot read image ${name}: ${fsReason(error) ?? (error as Error).message.split("\n")[0]}`);
     }
-    return { path, image: await decodeImage(bytes, path), sha256: imageSha256(bytes) };
+    if (bytes.length === 0) throw inputError(`${name} is empty (0 bytes), not an image`);
+    return { path, image: await decodeImage(bytes, name), sha256: imageSha256(bytes) };
   }
 
   /** Runs both image encoders once; the SAM embedding comes from the cache when this image was seen before. */
@@ -98,6 +127,7 @@ export class ImageSession {
   async ask(turns: Turn[], settings: GenerationSettings, boxes?: readonly PixelBox[]): Promise<Answer> {
     const { tokenizer } = this.model;
     const ids = tokenizerImageToken(buildConversation(turns), tokenizer);
+    checkFits(this.model, ids.length - 1 + this.encoded.imageFeatures.rows, settings.maxTokens, turns.length > 1 ? "the conversation (/reset starts over)" : "the prompt");
     const sequence = this.model.splice(ids, this.encoded, await this.regions(boxes));
     const tokens: number[] = [];
     const start = performance.now();
@@ -122,6 +152,7 @@ export class ImageSession {
   /** Teacher-forces `answer` after the instruction (one forward pass) and returns the masks of its [SEG]s. */
   async ground(instruction: string, answer: string): Promise<Answer> {
     const ids = tokenizerImageToken(buildConversation([{ user: instruction, assistant: answer }]), this.model.tokenizer);
+    checkFits(this.model, ids.length - 1 + this.encoded.imageFeatures.rows, 0, "--text");
     const start = performance.now();
     const result = await teacherForced(this.model.decoder, this.model.splice(ids, this.encoded), this.model.tokenizer.specialTokenId("[SEG]"));
     this.timings.generate = (this.timings.generate ?? 0) + performance.now() - start;

@@ -14,8 +14,10 @@ export type Device = "auto" | "cpu" | "cuda";
 export const devices: Device[] = ["auto", "cpu", "cuda"];
 
 export function parseDevice(value: string | undefined): Device {
-  const device = (value ?? process.env.GLAMM_DEVICE ?? "auto") as Device;
-  if (!devices.includes(device)) throw usageError(`unknown device "${value}" (expected ${devices.join(", ")})`);
+  const source = value !== undefined ? "--device" : process.env.GLAMM_DEVICE !== undefined ? "GLAMM_DEVICE" : undefined;
+  const raw = value ?? process.env.GLAMM_DEVICE ?? "auto";
+  const device = raw.trim().toLowerCase() as Device;
+  if (!devices.includes(device)) throw usageError(`${source}=${raw} is not a device (expected ${devices.join(", ")})`);
   return device;
 }
 

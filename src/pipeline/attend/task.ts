@@ -30,7 +30,8 @@ function installedDir(name: string): string | undefined {
 export function resolveLlava(model: string | undefined): string {
   if (model && isDir(model)) return model;
   const dir = installedDir(model ?? "llava-v1.5-7b");
-  if (!dir) throw modelError(`the attend backend needs a LLaVA-1.5 or DiffLMM model: run \`glamm pull ${model ?? "llava-v1.5-7b"}\` or pass --model DIR`);
+  const pullable = model === undefined || findManifest(model) !== undefined;
+  if (!dir) throw modelError(`the attend backend needs a LLaVA-1.5 or DiffLMM model${model ? `, not ${model}` : ""}: run \`glamm pull ${pullable ? (model ?? "llava-v1.5-7b") : "llava-v1.5-7b"}\` or pass --model DIR`);
   return dir;
 }
 
