@@ -53,9 +53,9 @@ abstract class MeteorEvalCommand extends EvalCommand {
   noParaphrase = Option.Boolean("--no-paraphrase", false, { description: "Leave out METEOR's paraphrase stage (exact, stem and synonym only)" });
 
   /** The options, then the input paths, checked before METEOR's data is loaded (its paraphrase table takes seconds). */
-  protected checkInputs(...paths: string[]): void {
+  protected checkInputs(inputs: Record<string, string>): void {
     if (this.noParaphrase && this.paraphraseTable !== undefined) throw usageError("--paraphrase-table and --no-paraphrase contradict each other");
-    for (const path of paths) if (!existsSync(path)) throw inputError(`not found: ${path}`);
+    for (const [what, path] of Object.entries(inputs)) if (!existsSync(path)) throw inputError(`${what} not found: ${path}`);
   }
 
   /** The METEOR data, or undefined after one notice naming what is missing. */
@@ -83,7 +83,7 @@ export class EvalGcgCommand extends MeteorEvalCommand {
 
   async execute(): Promise<number> {
     if (this.split !== "val" && this.split !== "test") throw usageError(`--split must be val or test, not ${this.split}`);
-    this.checkInputs(this.predDir, this.gtDir);
+    this.checkInputs({ "prediction folder": this.predDir, "--gt-dir": this.gtDir });
     const meteor = await this.meteor();
     // Loaded only when asked for: the BERT encoder brings in onnxruntime, which `glamm --help` never needs.
     const bert = await loadBert(this.bert, this.device);
@@ -124,7 +124,7 @@ export class EvalRegcapCommand extends MeteorEvalCommand {
   gt = Option.String("--gt", { required: true, description: "COCO-format caption ground truth" });
 
   async execute(): Promise<number> {
-    this.checkInputs(this.results, this.gt);
+    this.checkInputs({ results: this.results, "--gt": this.gt });
     print(this, runRegionCaptionEvaluation(this.results, this.gt, await this.meteor()));
     return 0;
   }
@@ -147,7 +147,7 @@ export class EvalCaptionsCommand extends MeteorEvalCommand {
 
   async execute(): Promise<number> {
     if (this.tokenize !== "ptb" && this.tokenize !== "none") throw usageError(`--tokenize must be ptb or none, not ${this.tokenize}`);
-    this.checkInputs(this.candidates, this.references);
+    this.checkInputs({ "--candidates": this.candidates, "--references": this.references });
     const meteor = await this.meteor();
     print(this, runCaptionEvaluation({ candidates: this.candidates, references: this.references, meteor, tokenize: this.tokenize }), true);
     return 0;

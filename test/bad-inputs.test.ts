@@ -344,9 +344,9 @@ describe("messages that name the problem", () => {
     expect(line).not.toContain("glamm pull");
   });
 
-  test("eval gcg with missing folders: only the missing file, no recall notice first", () => {
+  test("eval gcg with missing folders: only the missing folder, no recall notice first", () => {
     const r = glamm(["eval", "gcg", "--gt-dir", join(work, "no-gt"), join(work, "no-pred")]);
-    expectError(r, 2, /GCG mask ground truth not found: .*no-gt\/val_gcg_coco_mask_gt\.json/);
+    expectError(r, 2, /prediction folder not found: .*no-pred$/);
     expect(r.stderr).not.toContain("recall");
   });
 
