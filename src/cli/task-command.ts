@@ -20,6 +20,8 @@ export abstract class TaskCommand extends ModelCommand {
   sam = Option.String("--sam", { description: "attend: SAM checkpoint (.pth or Hugging Face folder; default: pulled sam-vit-h)" });
   removeCorner = Option.Boolean("--remove-corner", false, { description: "attend: blank the four corner cells of every map (official option)" });
   minScore = Option.String("--min-score", { description: "attend: drop phrases whose SAM score is below this" });
+  shard = Option.String("--shard", { description: "run shard INDEX/COUNT of the images (INDEX from 0); automatic in SLURM job arrays and Kubernetes Indexed Jobs" });
+  shards = Option.String("--shards", { description: "the number of shards when SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX gives the index (or GLAMM_SHARDS)" });
   heatmaps = Option.Boolean("--heatmaps", false, { description: "attend: write each phrase's attention heatmap (PNG, and the raw map in the JSON)" });
 
   abstract readonly task: TaskInput["task"];
@@ -47,6 +49,7 @@ export abstract class TaskCommand extends ModelCommand {
   async execute(): Promise<number> {
     const { runImageTask } = await import("../pipeline/run-command.ts");
     const { parseFormats } = await import("../output/write-result.ts");
+    const { resolveShard } = await import("../pipeline/shard.ts");
     const backend = parseChoice("--backend", this.backend, ["glamm", "attend"] as const);
     if (backend === "attend" && !["gcg", "caption", "ground"].includes(this.task)) throw usageError(`--backend attend grounds gcg, caption and ground, not ${this.task}`);
     const minScore = this.minScore === undefined ? undefined : Number(this.minScore);
@@ -66,6 +69,7 @@ export abstract class TaskCommand extends ModelCommand {
       gallery: this.gallery,
       json: this.json || !(this.context.stdout as NodeJS.WriteStream).isTTY,
       stdout: this.context.stdout,
+      shard: resolveShard({ shard: this.shard, shards: this.shards }),
       attend: backend === "attend" ? { sam: this.sam, removeCorner: this.removeCorner, minScore, heatmaps: this.heatmaps } : undefined,
     });
     return failed > 0 ? ExitCode.input : ExitCode.ok;

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { GlammError, inputError } from "../cli/errors.ts";
 
-const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".avif", ".heic"]);
+export const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".avif", ".heic"]);
 
 /** One image of a batch and where its outputs go: `<out>/<relative>` without the extension, plus `.glamm.*`. */
 export interface BatchItem {
@@ -73,6 +73,8 @@ export interface BatchRecord {
   error?: string;
   exitCode?: number;
   result?: unknown;
+  /** When the line was written (ISO 8601); `glamm results summary` reads throughput from it. */
+  at?: string;
 }
 
 /** A hash of what decides an image's outputs besides the image itself (task, model, options). */
@@ -83,15 +85,16 @@ export class BatchLog {
   readonly path: string;
   private readonly done = new Set<string>();
 
-  constructor(out: string) {
+  /** `name`: results-INDEX-of-COUNT.jsonl for a shard; `exists`: how an output is found (object storage). */
+  constructor(out: string, name = "results.jsonl", exists: (path: string) => boolean = existsSync) {
     mkdirSync(out, { recursive: true });
-    this.path = join(out, "results.jsonl");
+    this.path = join(out, name);
     if (!existsSync(this.path)) return;
     for (const line of readFileSync(this.path, "utf8").split("\n")) {
       if (!line.trim()) continue;
       try {
         const record = JSON.parse(line) as BatchRecord;
-        if (record.status === "ok" && (record.outputs ?? []).every((o) => existsSync(o))) this.done.add(`${resolve(record.image)}\0${record.key}`);
+        if (record.status === "ok" && (record.outputs ?? []).every((o) => exists(o))) this.done.add(`${resolve(record.image)}\0${record.key}`);
       } catch {
         // a line cut short by a crash: that image is simply done again
       }
@@ -106,7 +109,7 @@ export class BatchLog {
   append(record: BatchRecord): void {
     const fd = openSync(this.path, "a");
     try {
-      writeSync(fd, `${JSON.stringify(record)}\n`);
+      writeSync(fd, `${JSON.stringify({ ...record, at: new Date().toISOString() })}\n`);
     } finally {
       closeSync(fd);
     }
