@@ -13,10 +13,10 @@ const repo = join(import.meta.dir, "..");
 const IMAGES = 40;
 const SHARDS = 4;
 
-let work = "";
-let skipReason = "";
+const work = mkdtempSync(join(tmpdir(), "glamm-slurm-"));
 let env: NodeJS.ProcessEnv = {};
 
+/** Starts the cluster; the reason it cannot, or "". */
 function startCluster(): string {
   if (process.getuid?.() !== 0) return "not root (slurmd must run as root)";
   const missing = ["munged", "slurmctld", "slurmd", "sbatch"].filter((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
@@ -27,13 +27,11 @@ function startCluster(): string {
   return "";
 }
 
+const skipReason = startCluster();
+if (skipReason) console.warn(`skipping SLURM tests: ${skipReason}`);
+
 beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), "glamm-slurm-"));
-  skipReason = startCluster();
-  if (skipReason) {
-    console.warn(`skipping SLURM tests: ${skipReason}`);
-    return;
-  }
+  if (skipReason) return;
   const binary = buildBinary(join(work, "bin", "glamm"));
   mkdirSync(join(work, "images", "sub"), { recursive: true });
   for (let i = 0; i < IMAGES; i++) writeFileSync(join(work, "images", i % 4 === 0 ? "sub" : "", `img-${i}.png`), testPicture(i));
@@ -44,7 +42,7 @@ beforeAll(() => {
 }, 120_000);
 
 afterAll(() => {
-  if (work) spawnSync("bash", [join(repo, ".ci/slurm-cluster.sh"), "stop", join(work, "cluster")]);
+  spawnSync("bash", [join(repo, ".ci/slurm-cluster.sh"), "stop", join(work, "cluster")]);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -73,9 +71,8 @@ function glamm(args: string[]) {
 
 const allImages = () => Array.from({ length: IMAGES }, (_, i) => join(work, "images", i % 4 === 0 ? "sub" : "", `img-${i}.png`)).sort();
 
-describe("SLURM job array (real slurmctld + slurmd)", () => {
+describe.skipIf(Boolean(skipReason))("SLURM job array (real slurmctld + slurmd)", () => {
   test("sbatch --array=0-3 --wait: every image done exactly once across shards, merge complete", async () => {
-    if (skipReason) return console.warn(`SKIPPED: ${skipReason}`);
     const out = join(work, "out-full");
     const run = await sbatch(out, `0-${SHARDS - 1}`);
     expect(run.code, run.stderr).toBe(0);
@@ -93,7 +90,6 @@ describe("SLURM job array (real slurmctld + slurmd)", () => {
   }, 150_000);
 
   test("a cancelled array task, resubmitted alone, redoes only its own images", async () => {
-    if (skipReason) return console.warn(`SKIPPED: ${skipReason}`);
     const out = join(work, "out-cancel");
     // The last task is still pending (tasks take one CPU each) when it is cancelled; without accounting, sbatch --wait
     // does not report a cancelled task in its exit status, so the results show it.
