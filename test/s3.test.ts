@@ -68,15 +68,16 @@ describe.skipIf(Boolean(s3ServerMissing))("object storage", () => {
   }, 120_000);
 
   test("a store that fails every third request: retried with backoff, every image done once", async () => {
-    server.failEvery = 3;
-    const failedBefore = server.stats.failed;
+    const flaky = server!;
+    flaky.failEvery = 3;
+    const failedBefore = flaky.stats.failed;
     try {
       const r = await glamm(["gcg", "s3://images/photos/a/", "--out", "s3://annotations/flaky/", ...run]);
       expect(r.code, r.stderr).toBe(0);
     } finally {
-      server.failEvery = 0;
+      flaky.failEvery = 0;
     }
-    expect(server.stats.failed - failedBefore).toBeGreaterThan(3);
+    expect(flaky.stats.failed - failedBefore).toBeGreaterThan(3);
     const lines = (await client.file("flaky/results.jsonl", { bucket: "annotations" }).text()).trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.image).sort()).toEqual([1, 3, 5, 7].map((i) => `s3://images/photos/a/p${i}.png`));
     expect((await keys("annotations", "flaky/")).filter((k) => k.endsWith(".glamm.png"))).toHaveLength(4);
