@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ownedBy, resolveShard, shardOf } from "../src/pipeline/shard.ts";
@@ -139,6 +139,34 @@ describe("the Indexed Job contract, with local processes", () => {
     expect(again.code).toBe(0);
     expect(shardLines(join(work, "out")).length).toBe(12);
   }, 120_000);
+
+  test("a read-only GLAMM_HOME (pulled and converted) serves every task; an unconverted one is a one-line error", () => {
+    // Root ignores file modes, so as root the task runs as nobody against the root-owned home.
+    const asNobody = process.getuid?.() === 0;
+    if (asNobody && spawnSync("sh", ["-c", "command -v setpriv"]).status !== 0) return console.warn("SKIPPED read-only home: root without setpriv");
+    const home = join(work, "home");
+    const runtime = join(home, "runtime");
+    rmSync(runtime, { recursive: true, force: true }); // this binary's libraries must then come from a temporary folder
+    const ro = join(work, "ro-out");
+    mkdirSync(ro, { mode: 0o777 });
+    spawnSync("chmod", ["-R", asNobody ? "go+rX" : "a-w", home]);
+    spawnSync("chmod", ["go+rx", work, join(work, "images"), join(work, "bin"), binary]);
+    spawnSync("chmod", ["777", ro]);
+    const prefix = asNobody ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    const task = (model: string) => spawnSync(prefix[0] ?? binary, [...prefix.slice(1), ...(prefix.length ? [binary] : []), "gcg", "images/p2.png", "--out", ro, "--model", model, "--device", "cpu", "--max-tokens", "3"], { cwd: work, env: env({}), encoding: "utf8" });
+    try {
+      const ok = task("demo");
+      expect(ok.status, ok.stderr).toBe(0);
+      expect(existsSync(join(ro, "p2.glamm.json"))).toBe(true);
+      expect(existsSync(runtime)).toBe(false);
+      // Another precision was never converted: the task says so in one line instead of writing to the shared home.
+      const missing = spawnSync(prefix[0] ?? binary, [...prefix.slice(1), ...(prefix.length ? [binary] : []), "gcg", "images/p2.png", "--out", ro, "--model", "demo", "--device", "cpu", "--precision", "fp16"], { cwd: work, env: env({}), encoding: "utf8" });
+      expect(missing.status).toBe(3);
+      expect(missing.stderr.trim().split("\n").at(-1)).toMatch(/not converted in the read-only GLAMM_HOME/);
+    } finally {
+      spawnSync("chmod", ["-R", "u+w", home]);
+    }
+  }, 60_000);
 
   test("merge lists a shard that never ran and its missing images; summary counts per shard", () => {
     const out = join(work, "partial");

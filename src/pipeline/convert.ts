@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { modelError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
 import { buildClipGraph, clipVisionShape, glammVisionSettings, loadClipVisionConfig } from "../models/clip.ts";
 import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
@@ -10,7 +11,7 @@ import { samConfigFrom } from "../models/sam-common.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { cudaStatus } from "../runtime/cuda.ts";
 import { ortNativeDir, type Device } from "../runtime/ort.ts";
-import { glammHome } from "../runtime/paths.ts";
+import { glammHome, isReadOnlyError } from "../runtime/paths.ts";
 import { readJsonObject } from "../util/json.ts";
 import { openWeights } from "../weights/index.ts";
 import { sourceFingerprint } from "./fingerprint.ts";
@@ -124,7 +125,12 @@ export async function ensureConverted(sources: GlammSources, options: ConvertOpt
   const manifestPath = join(dir, "manifest.json");
   if (existsSync(manifestPath)) return { dir, manifest: readJsonObject(manifestPath) as unknown as ConvertedManifest };
   const tmp = `${dir}.tmp-${process.pid}`;
-  mkdirSync(tmp, { recursive: true });
+  try {
+    mkdirSync(tmp, { recursive: true });
+  } catch (error) {
+    if (!isReadOnlyError(error)) throw error;
+    throw modelError(`the model is not converted in the read-only GLAMM_HOME ${glammHome()} (${name} missing): run the same command once with write access to it`);
+  }
   try {
     const manifest = await convertInto(tmp, sources, fingerprint, options);
     writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
