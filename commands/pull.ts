@@ -17,14 +17,21 @@ export default class PullCommand extends Command {
       ["Pull the recommended GLaMM model", "glamm pull glamm-fullscope"],
       ["Pull a Hub repo at a commit", "glamm pull MBZUAI/GLaMM-GCG@0123456789abcdef0123456789abcdef01234567"],
       ["Install from a git clone of the Hub repo", "glamm pull glamm-gcg --from ./GLaMM-GCG"],
+      ["Prepare a GLAMM_HOME that cluster tasks share read-only", "GLAMM_HOME=/shared/glamm glamm pull glamm-gcg --convert-only --precision int4,fp16"],
     ],
   });
 
   name = Option.String({ required: true, name: "name[@revision]" });
   from = Option.String("--from", { description: "install from a local directory in the Hub layout instead of the network" });
   json = Option.Boolean("--json", false, { description: "print the installed models as JSON" });
+  convertOnly = Option.Boolean("--convert-only", false, { description: "download nothing: convert the installed model and say whether GLAMM_HOME is ready to be shared read-only" });
+  precision = Option.String("--precision", { description: "with --convert-only: fp32, fp16 or int4, comma-separated for several (default: this machine's)" });
 
   async execute(): Promise<number> {
+    if (this.convertOnly) {
+      const { convertForSharing } = await import("../src/pipeline/shared-home.ts");
+      return convertForSharing(this.name, this.precision, this.context.stdout);
+    }
     const controller = new AbortController();
     const interrupt = () => controller.abort();
     process.once("SIGINT", interrupt);

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeTinyCheckpoint } from "../src/models/tiny-checkpoint.ts";
 import { ownedBy, resolveShard, shardOf } from "../src/pipeline/shard.ts";
 import { buildBinary } from "./helpers/build-binary.ts";
 import { testPicture } from "./helpers/png.ts";
@@ -167,6 +168,26 @@ describe("the Indexed Job contract, with local processes", () => {
       spawnSync("chmod", ["-R", "u+w", home]);
     }
   }, 60_000);
+
+  test("pull --convert-only and doctor tell whether a GLAMM_HOME is ready to be shared read-only", () => {
+    const home = join(work, "share-home");
+    const { glamm: checkpoint } = writeTinyCheckpoint(join(work, "share-src"), 3);
+    const run = (...a: string[]) => spawnSync(binary, a, { cwd: work, env: env({ GLAMM_HOME: home }), encoding: "utf8" });
+    expect(run("pull", "glamm-gcg", "--from", checkpoint).status).toBe(0);
+    const doctor = () => JSON.parse(run("doctor", "--json").stdout).share as { model: string; precision: string; ok: boolean; detail: string }[];
+    expect(doctor()).toEqual([expect.objectContaining({ model: "glamm-gcg", precision: "int4", ok: true })]);
+    const converted = join(home, "converted");
+    for (const dir of readdirSync(converted)) rmSync(join(converted, dir), { recursive: true });
+    expect(doctor()[0]).toMatchObject({ ok: false, detail: expect.stringContaining("glamm pull glamm-gcg --convert-only") });
+    const prepared = run("pull", "glamm-gcg", "--convert-only", "--precision", "int4,fp32");
+    expect(prepared.status, prepared.stderr).toBe(0);
+    expect(prepared.stdout).toMatch(/glamm-gcg \(int4\): ready[^]*glamm-gcg \(fp32\): ready[^]*is ready to be shared read-only/);
+    expect(readdirSync(converted).sort().map((d) => d.split("-").at(-1))).toEqual(["fp32", "int4"]);
+    expect(doctor()[0].ok).toBe(true);
+    const unknown = run("pull", "no-such-model", "--convert-only");
+    expect(unknown.status).toBe(3);
+    expect(unknown.stderr.trim().split("\n")).toHaveLength(1);
+  }, 120_000);
 
   test("merge lists a shard that never ran and its missing images; summary counts per shard", () => {
     const out = join(work, "partial");

@@ -113,15 +113,19 @@ async function convertInto(dir: string, sources: GlammSources, fingerprint: stri
   }
 }
 
+/** Where the converted model for these sources and options is (or will be) under $GLAMM_HOME/converted/. */
+export async function convertedLocation(sources: GlammSources, options: ConvertOptions): Promise<{ dir: string; name: string; fingerprint: string }> {
+  const fingerprint = await sourceFingerprint([sources.glamm, sources.clip], (path) => options.onProgress?.(`hashing ${path}`));
+  const name = `${fingerprint.slice(0, 16)}-${options.precision}${options.trace ? "-trace" : ""}`;
+  return { dir: join(glammHome(), "converted", name), name, fingerprint };
+}
+
 /**
  * The converted model for these sources and options: built on first use under $GLAMM_HOME/converted/, keyed by the
  * sources' content hash, written to a temporary folder and renamed into place so a half-built model is never used.
  */
 export async function ensureConverted(sources: GlammSources, options: ConvertOptions): Promise<{ dir: string; manifest: ConvertedManifest }> {
-  const fingerprint = await sourceFingerprint([sources.glamm, sources.clip], (path) => options.onProgress?.(`hashing ${path}`));
-  const name = `${fingerprint.slice(0, 16)}-${options.precision}${options.trace ? "-trace" : ""}`;
-  const root = join(glammHome(), "converted");
-  const dir = join(root, name);
+  const { dir, name, fingerprint } = await convertedLocation(sources, options);
   const manifestPath = join(dir, "manifest.json");
   if (existsSync(manifestPath)) return { dir, manifest: readJsonObject(manifestPath) as unknown as ConvertedManifest };
   const tmp = `${dir}.tmp-${process.pid}`;
