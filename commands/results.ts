@@ -15,7 +15,7 @@ export class ResultsMergeCommand extends Command {
   static usage = Command.Usage({
     description: "merge the shards' results-INDEX-of-COUNT.jsonl into one results.jsonl",
     details:
-      "One line per image (its latest ok line, else its latest error), sorted by image. Checks every image a shard owns is present exactly once and lists the missing ones; exits 2 when any image is missing or failed, or a shard never started. DIR may be s3://bucket/prefix/.",
+      "One line per image (its latest ok line, else its latest error), sorted by image. Checks every image a shard owns is present exactly once and lists the missing ones; exits 2 when any image is missing or failed, or a shard never started or last ran over an older list of images. DIR may be s3://bucket/prefix/.",
     examples: [["Merge a sharded run", "glamm results merge glamm-out"]],
   });
 
@@ -28,10 +28,11 @@ export class ResultsMergeCommand extends Command {
     const out = this.context.stdout;
     out.write(`merged ${report.merged.length} image(s) into ${dir.name.replace(/\/$/, "")}/results.jsonl: ${report.ok} ok, ${report.failed.length} failed, ${report.missing.length} missing\n`);
     for (const shard of report.shardsNotStarted) out.write(`shard not started: ${shard}\n`);
+    for (const s of report.staleShards) out.write(`shard stale: ${s.shard} last started over ${s.total} image(s), another shard saw ${s.newest}: run it again\n`);
     for (const image of report.missing) out.write(`missing: ${image}\n`);
     for (const record of report.failed) out.write(`failed: ${record.image}: ${record.error ?? "unknown error"}\n`);
     if (report.doneTwice.length) notice(`${report.doneTwice.length} image(s) were done by more than one shard (kept the latest): ${report.doneTwice.slice(0, 5).join(", ")}`);
-    const complete = report.missing.length === 0 && report.failed.length === 0 && report.shardsNotStarted.length === 0;
+    const complete = report.missing.length === 0 && report.failed.length === 0 && report.shardsNotStarted.length === 0 && report.staleShards.length === 0;
     return complete ? ExitCode.ok : ExitCode.input;
   }
 }

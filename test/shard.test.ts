@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeTinyCheckpoint } from "../src/models/tiny-checkpoint.ts";
+import { mergeShards, type ShardRecord } from "../src/pipeline/results.ts";
 import { ownedBy, resolveShard, shardOf } from "../src/pipeline/shard.ts";
 import { buildBinary } from "./helpers/build-binary.ts";
 import { testPicture } from "./helpers/png.ts";
@@ -49,6 +50,32 @@ describe("which shard runs", () => {
     }
     const sizes = [0, 1, 2, 3].map((index) => ownedBy(before, "/out", { index, count: 4, source: "" }).length);
     expect(sizes.reduce((a, b) => a + b)).toBe(30);
+  });
+});
+
+describe("merging shard results", () => {
+  const line = (image: string, status: "ok" | "error", at: string, shard: string): ShardRecord => ({ image, key: "k", status, at, shard });
+  test("one line per image (latest ok, else latest error), sorted; missing, failed, stale and unstarted shards reported", () => {
+    const results = new Map([
+      ["0/3", [line("b.png", "error", "2026-01-01T00:00:01Z", "0/3"), line("b.png", "ok", "2026-01-01T00:00:02Z", "0/3"), line("a.png", "ok", "2026-01-01T00:00:03Z", "0/3")]],
+      ["1/3", [line("c.png", "error", "2026-01-01T00:00:01Z", "1/3"), line("a.png", "ok", "2026-01-01T00:00:05Z", "1/3")]],
+    ]);
+    const inputs = [
+      { index: 0, count: 3, total: 5, images: ["a.png", "b.png"] },
+      { index: 1, count: 3, total: 4, images: ["c.png", "d.png"] },
+    ];
+    const report = mergeShards({ results, inputs });
+    expect(report.merged.map((r) => [r.image, r.status, r.shard])).toEqual([
+      ["a.png", "ok", "1/3"],
+      ["b.png", "ok", "0/3"],
+      ["c.png", "error", "1/3"],
+    ]);
+    expect(report.ok).toBe(2);
+    expect(report.failed.map((r) => r.image)).toEqual(["c.png"]);
+    expect(report.missing).toEqual(["d.png"]);
+    expect(report.doneTwice).toEqual(["a.png"]);
+    expect(report.shardsNotStarted).toEqual(["2/3"]);
+    expect(report.staleShards).toEqual([{ shard: "1/3", total: 4, newest: 5 }]);
   });
 });
 

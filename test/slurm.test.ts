@@ -12,6 +12,8 @@ import { okCounts, shardLines } from "./helpers/shard-results.ts";
 const repo = join(import.meta.dir, "..");
 const IMAGES = 40;
 const SHARDS = 4;
+/** Images added before the second submission (two of them fall to the last shard). */
+const TOTAL = IMAGES + 8;
 
 const work = mkdtempSync(join(tmpdir(), "glamm-slurm-"));
 let env: NodeJS.ProcessEnv = {};
@@ -34,7 +36,7 @@ beforeAll(() => {
   if (skipReason) return;
   const binary = buildBinary(join(work, "bin", "glamm"));
   mkdirSync(join(work, "images", "sub"), { recursive: true });
-  for (let i = 0; i < IMAGES; i++) writeFileSync(join(work, "images", i % 4 === 0 ? "sub" : "", `img-${i}.png`), testPicture(i));
+  for (let i = 0; i < IMAGES; i++) writeFileSync(imagePath(i), testPicture(i));
   env = { ...env, GLAMM: binary, GLAMM_HOME: join(work, "home"), HOME: work, GLAMM_SHARDS: undefined };
   // Pull-and-convert once, as a cluster's shared GLAMM_HOME would be prepared before the array runs.
   const warm = spawnSync(binary, ["gcg", "--model", "demo", "--device", "cpu", join(work, "images", "img-1.png"), "--out", join(work, "warm"), "--max-tokens", "2"], { env, encoding: "utf8" });
@@ -69,7 +71,9 @@ function glamm(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const allImages = () => Array.from({ length: IMAGES }, (_, i) => join(work, "images", i % 4 === 0 ? "sub" : "", `img-${i}.png`)).sort();
+const imagePath = (i: number) => join(work, "images", i % 4 === 0 ? "sub" : "", `img-${i}.png`);
+const allImages = (count = IMAGES) => Array.from({ length: count }, (_, i) => imagePath(i)).sort();
+const owned = (out: string, shard: number): string[] => JSON.parse(readFileSync(join(out, `inputs-${shard}-of-${SHARDS}.json`), "utf8")).images;
 
 describe.skipIf(Boolean(skipReason))("SLURM job array (real slurmctld + slurmd)", () => {
   test("sbatch --array=0-3 --wait: every image done exactly once across shards, merge complete", async () => {
@@ -89,33 +93,44 @@ describe.skipIf(Boolean(skipReason))("SLURM job array (real slurmctld + slurmd)"
     console.log(`SLURM run, ${IMAGES} images over ${SHARDS} array tasks:\n${summary.stdout}`);
   }, 150_000);
 
-  test("a cancelled array task, resubmitted alone, redoes only its own images", async () => {
-    const out = join(work, "out-cancel");
+  test("images added later stay off the finished shards; a cancelled task, resubmitted alone, redoes only its images", async () => {
+    const out = join(work, "out-full");
+    const ownedBefore = Array.from({ length: SHARDS }, (_, i) => owned(out, i));
+    for (let i = IMAGES; i < TOTAL; i++) writeFileSync(imagePath(i), testPicture(i));
+    const fileOf = (i: number) => join(out, `results-${i}-of-${SHARDS}.jsonl`);
+    const linesBefore = Array.from({ length: SHARDS }, (_, i) => readFileSync(fileOf(i), "utf8"));
     // The last task is still pending (tasks take one CPU each) when it is cancelled; without accounting, sbatch --wait
     // does not report a cancelled task in its exit status, so the results show it.
     await sbatch(out, `0-${SHARDS - 1}`, {}, (job) => spawnSync("scancel", [`${job}_${SHARDS - 1}`], { env }));
-    const before = shardLines(out);
-    const doneBefore = new Set(before.filter((l) => l.status === "ok").map((l) => l.image));
-    const missing = allImages().filter((image) => !doneBefore.has(image));
+    for (let i = 0; i < SHARDS - 1; i++) {
+      // A finished image never moves: each shard still owns what it owned, and did only new images now.
+      const now = owned(out, i);
+      expect(ownedBefore[i].every((image) => now.includes(image))).toBe(true);
+      const added = readFileSync(fileOf(i), "utf8").slice(linesBefore[i].length).trim().split("\n").filter(Boolean);
+      expect(added.map((l) => JSON.parse(l).image).sort()).toEqual(now.filter((image) => !ownedBefore[i].includes(image)).sort());
+    }
+    const done = new Set(shardLines(out).filter((l) => l.status === "ok").map((l) => l.image));
+    const missing = allImages(TOTAL).filter((image) => !done.has(image));
     expect(missing.length).toBeGreaterThan(0);
+    // The cancelled shard's inputs file predates the new images; merge flags it rather than calling the run complete.
     const incomplete = glamm(["results", "merge", out]);
     expect(incomplete.code).toBe(2);
-    const otherShards = ["0", "1", "2"].map((i) => readFileSync(join(out, `results-${i}-of-${SHARDS}.jsonl`), "utf8"));
+    expect(incomplete.stdout).toContain(`shard stale: ${SHARDS - 1}/${SHARDS} last started over ${IMAGES} image(s), another shard saw ${TOTAL}`);
+    const otherShards = [0, 1, 2].map((i) => readFileSync(fileOf(i), "utf8"));
+    const lastBefore = readFileSync(fileOf(SHARDS - 1), "utf8");
 
     const again = await sbatch(out, String(SHARDS - 1), { GLAMM_SHARDS: String(SHARDS) });
     expect(again.code, again.stderr).toBe(0);
     // The other shards' files are untouched; the resubmitted task wrote lines for exactly the images that were missing.
-    expect(["0", "1", "2"].map((i) => readFileSync(join(out, `results-${i}-of-${SHARDS}.jsonl`), "utf8"))).toEqual(otherShards);
-    const after = shardLines(out);
-    const added = after.slice(before.length).map((l) => l.image);
-    expect(after.length - before.length).toBe(missing.length);
-    expect(added.sort()).toEqual(missing);
-    const owned = JSON.parse(readFileSync(join(out, `inputs-${SHARDS - 1}-of-${SHARDS}.json`), "utf8")).images as string[];
-    expect(missing.every((image) => owned.includes(image))).toBe(true);
-    const counts = okCounts(after);
-    expect([...counts.keys()].sort()).toEqual(allImages());
+    expect([0, 1, 2].map((i) => readFileSync(fileOf(i), "utf8"))).toEqual(otherShards);
+    const redone = readFileSync(fileOf(SHARDS - 1), "utf8").slice(lastBefore.length).trim().split("\n").map((l) => JSON.parse(l).image);
+    expect(redone.sort()).toEqual(missing);
+    expect(missing.every((image) => owned(out, SHARDS - 1).includes(image))).toBe(true);
+    const counts = okCounts(shardLines(out));
+    expect([...counts.keys()].sort()).toEqual(allImages(TOTAL));
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     const merge = glamm(["results", "merge", out]);
     expect(merge.code, merge.stdout).toBe(0);
+    expect(merge.stdout).toContain(`${TOTAL} ok, 0 failed, 0 missing`);
   }, 150_000);
 });

@@ -1,3 +1,4 @@
+import { inputError } from "../cli/errors.ts";
 import type { BatchRecord } from "./batch.ts";
 import type { ShardInputs } from "./shard-run.ts";
 import { SHARD_FILE } from "./shard.ts";
@@ -33,6 +34,16 @@ function parseLines(text: string, shard: string): ShardRecord[] {
   return records;
 }
 
+function parseInputs(text: string, where: string): ShardInputs {
+  try {
+    const inputs = JSON.parse(text) as ShardInputs;
+    if (Array.isArray(inputs.images) && Number.isInteger(inputs.index) && Number.isInteger(inputs.count)) return inputs;
+  } catch {
+    // reported below
+  }
+  throw inputError(`${where} is not a shard inputs file (rerun that shard to rewrite it)`);
+}
+
 /** Every shard's results and inputs files in the folder. */
 export async function readShardFiles(dir: ResultsDir): Promise<ShardFiles> {
   const results = new Map<string, ShardRecord[]>();
@@ -42,7 +53,7 @@ export async function readShardFiles(dir: ResultsDir): Promise<ShardFiles> {
     if (!match) continue;
     const shard = `${match[2]}/${match[3]}`;
     if (match[1] === "results") results.set(shard, parseLines(await dir.read(file), shard));
-    else inputs.push(JSON.parse(await dir.read(file)) as ShardInputs);
+    else inputs.push(parseInputs(await dir.read(file), `${dir.name.replace(/\/$/, "")}/${file}`));
   }
   return { results, inputs };
 }
@@ -56,6 +67,8 @@ export interface MergeReport {
   missing: string[];
   /** Shards of a count that never started ("2/4"). */
   shardsNotStarted: string[];
+  /** Shards that last started over fewer images than another shard saw: images added since are not in their list. */
+  staleShards: { shard: string; total: number; newest: number }[];
   /** Images done by more than one shard (the same image in two shards' results). */
   doneTwice: string[];
 }
@@ -84,8 +97,14 @@ export function mergeShards({ results, inputs }: ShardFiles): MergeReport {
       if (!inputs.some((i) => i.count === count && i.index === index)) shardsNotStarted.push(`${index}/${count}`);
     }
   }
+  const staleShards: MergeReport["staleShards"] = [];
+  for (const i of inputs) {
+    const newest = Math.max(...inputs.filter((o) => o.count === i.count).map((o) => o.total ?? 0));
+    if ((i.total ?? 0) < newest) staleShards.push({ shard: `${i.index}/${i.count}`, total: i.total, newest });
+  }
   return {
     merged,
+    staleShards,
     ok: merged.filter((r) => r.status === "ok").length,
     failed: merged.filter((r) => r.status !== "ok"),
     missing: [...expected].filter((image) => !byImage.has(image)).sort(),

@@ -9,6 +9,8 @@ import { ownedBy, shardInputsName, shardResultsName, type Shard } from "./shard.
 export interface ShardInputs {
   index: number;
   count: number;
+  /** How many images the whole batch had when this shard started: a shard that saw fewer than the others is stale. */
+  total: number;
   images: string[];
 }
 
@@ -35,7 +37,7 @@ export async function planBatch(images: readonly string[], out: string, shard: S
     const log = new BatchLog(storage.localOut, logName, storage.exists);
     if (!shard) return { items: all, total: all.length, log, storage };
     const owned = ownedBy(all, storage.localOut, shard);
-    const record: ShardInputs = { index: shard.index, count: shard.count, images: owned.map((item) => item.path) };
+    const record: ShardInputs = { index: shard.index, count: shard.count, total: all.length, images: owned.map((item) => item.path) };
     const inputsFile = join(storage.localOut, shardInputsName(shard));
     writeFileAtomic(inputsFile, `${JSON.stringify(record)}\n`);
     storage.sync(inputsFile);

@@ -12,6 +12,7 @@ export function shardLines(dir: string): ResultLine[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => /^results-\d+-of-\d+\.jsonl$/.test(f))
+    .sort()
     .flatMap((file) =>
       readFileSync(join(dir, file), "utf8")
         .split("\n")
