@@ -33,7 +33,8 @@ describe("which shard runs", () => {
     expect(resolveShard({ shards: "6" }, { JOB_COMPLETION_INDEX: "5" })).toMatchObject({ index: 5, count: 6, source: "Kubernetes completion index 5" });
     expect(resolveShard({}, { JOB_COMPLETION_INDEX: "0", GLAMM_SHARDS: "2" })).toMatchObject({ index: 0, count: 2 });
     expect(() => resolveShard({}, { JOB_COMPLETION_INDEX: "0" })).toThrow(/GLAMM_SHARDS/);
-    expect(() => resolveShard({ shards: "3" }, {})).toThrow(/shard index/);
+    expect(() => resolveShard({ shards: "3" }, {})).toThrow(/--shards gives a shard count but nothing gives the index/);
+    expect(() => resolveShard({}, { GLAMM_SHARDS: "3" })).toThrow(/GLAMM_SHARDS gives a shard count/);
   });
 
   test("owner = sha256 of the relative path mod COUNT: independent of list order and of added images", () => {

@@ -65,7 +65,9 @@ export function resolveShard(options: { shard?: string; shards?: string }, env: 
     if (count === undefined) throw usageError("JOB_COMPLETION_INDEX is set but not the number of shards; pass --shards N or set GLAMM_SHARDS (the Job's completions)");
     return checked(index, count, `Kubernetes completion index ${index}`, "JOB_COMPLETION_INDEX");
   }
-  if (count !== undefined) throw usageError("--shards N needs a shard index: --shard INDEX/COUNT, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX");
+  if (count !== undefined) {
+    throw usageError(`${options.shards !== undefined ? "--shards" : "GLAMM_SHARDS"} gives a shard count but nothing gives the index: --shard INDEX/COUNT, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX`);
+  }
   return undefined;
 }
 
