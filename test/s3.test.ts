@@ -57,6 +57,8 @@ describe.skipIf(Boolean(s3ServerMissing))("object storage", () => {
     expect(out).toContain("run1/results-0-of-2.jsonl");
     const lines = (await client.file("run1/results-1-of-2.jsonl", { bucket: "annotations" }).text()).trim().split("\n").map((l) => JSON.parse(l));
     for (const line of lines) expect(line.outputs.every((o: string) => o.startsWith("s3://annotations/run1/"))).toBe(true);
+    const json = JSON.parse(await client.file("run1/a/p1.glamm.json", { bucket: "annotations" }).text());
+    expect(json.image.path).toBe("s3://images/photos/a/p1.png");
     const merge = await glamm(["results", "merge", "s3://annotations/run1/"]);
     expect(merge.code, merge.stdout + merge.stderr).toBe(0);
     expect(merge.stdout).toContain(`${IMAGES} ok, 0 failed, 0 missing`);
@@ -64,7 +66,7 @@ describe.skipIf(Boolean(s3ServerMissing))("object storage", () => {
     expect(merged).toHaveLength(IMAGES);
     // Run again: the shard's results come back from the bucket and nothing is redone.
     const again = await glamm(["gcg", "s3://images/photos/", "--out", "s3://annotations/run1/", ...run, "--shard", "0/2"]);
-    expect(again.stderr).toMatch(/already done/);
+    expect(again.stderr).toContain("already done in s3://annotations/run1/results-0-of-2.jsonl");
   }, 120_000);
 
   test("a store that fails every third request: retried with backoff, every image done once", async () => {

@@ -100,7 +100,7 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
         if (streaming) process.stderr.write("\n");
         const outputs = await writeResultFiles(result, decoded.image, item.stem, options.formats, join(storage.localOut, "glamm-eval"));
         outputs.push(...(await writeHeatmaps(result, decoded.image, item.stem)));
-        const record = toGlammJson(result, `${item.stem}.glamm.json`);
+        const record = toGlammJson(result, storage.finalName(`${item.stem}.glamm.json`));
         if (options.json) options.stdout.write(`${JSON.stringify(record)}\n`);
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
         return { outputs: await storage.publish(outputs), result: { text: result.text, segments: result.segments.length } };
@@ -111,9 +111,9 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
       },
       onError: (item, error) => notice(`${item.path}: ${error.message} (skipped)`),
     });
-    if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${log.path} (skipped; delete it to redo them)`);
+    if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${storage.finalName(log.path)} (skipped; delete it to redo them)`);
     if (options.gallery) await writeGallery(options.out);
-    if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${log.path}`);
+    if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${storage.finalName(log.path)}`);
     if (outcome.interrupted) throw new GlammError(`interrupted: ${outcome.processed} image(s) done this run, the rest left for the next`, ExitCode.interrupted);
     return outcome.failed.length;
   } finally {

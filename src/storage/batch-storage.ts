@@ -20,6 +20,8 @@ export interface BatchStorage {
   withLocalInput<T>(item: BatchItem, use: (path: string) => Promise<T>): Promise<T>;
   /** Makes an image's files visible at --out; returns their final names. */
   publish(files: string[]): Promise<string[]>;
+  /** Where a file under `localOut` ends up (its s3:// address for an s3:// --out). */
+  finalName(path: string): string;
   /** Brings an earlier run's file (a shard's results) from --out into `localOut`, for resuming. */
   restore(name: string): Promise<void>;
   /** Copies a bookkeeping file under `localOut` to --out; uploads run in order, `close` waits for them. */
@@ -92,6 +94,7 @@ export async function openBatchStorage(images: readonly string[], out: string, o
       for (const file of files) rmSync(file, { force: true });
       return files.map((file) => s3Url(remoteOut.bucket, outKey(file)));
     },
+    finalName: (path) => (remoteOut ? s3Url(remoteOut.bucket, outKey(path)) : path),
     async restore(name) {
       if (!remoteOut) return;
       const bytes = await bucketFor(remoteOut.bucket).readIfExists(`${outPrefix}${name}`);
