@@ -85,6 +85,30 @@ describe.skipIf(Boolean(s3ServerMissing))("object storage", () => {
     expect((await keys("annotations", "flaky/")).filter((k) => k.endsWith(".glamm.png"))).toHaveLength(4);
   }, 120_000);
 
+  test("a store that never answers every fourth upload: abandoned after GLAMM_S3_TIMEOUT_MS, retried, done", async () => {
+    const slow = server!;
+    slow.stallEvery = 4;
+    const stalledBefore = slow.stats.stalled;
+    const finished = glamm(["gcg", "s3://images/photos/a/", "--out", "s3://annotations/stalled/", ...run], { GLAMM_S3_TIMEOUT_MS: "400" });
+    // Without the client's timeout the run would wait on the first unanswered request forever; with it, every image's
+    // results line reaches the bucket while the stalled requests are still open.
+    let lines: string[] = [];
+    try {
+      for (let waited = 0; lines.length < 4 && waited < 90_000; waited += 500) {
+        await Bun.sleep(500);
+        const text = await client.file("stalled/results.jsonl", { bucket: "annotations" }).text().catch(() => "");
+        lines = text.trim().split("\n").filter(Boolean);
+      }
+    } finally {
+      slow.stallEvery = 0;
+      slow.releaseStalled(); // the abandoned requests end, and with them the process
+    }
+    const r = await finished;
+    expect(lines).toHaveLength(4);
+    expect(r.code, r.stderr).toBe(0);
+    expect(slow.stats.stalled - stalledBefore).toBeGreaterThan(1);
+  }, 120_000);
+
   test("a single object in, a local folder out", async () => {
     const r = await glamm(["gcg", "s3://images/photos/p2.png", "--out", "local", ...run]);
     expect(r.code, r.stderr).toBe(0);

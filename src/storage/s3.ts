@@ -52,12 +52,28 @@ export interface RetryPolicy {
   attempts: number;
   /** First wait in milliseconds; doubled after every failure, with jitter. */
   baseMs: number;
+  /** A request that has not answered after this long is abandoned and tried again. */
+  timeoutMs: number;
 }
 
 export const defaultRetry = (env: NodeJS.ProcessEnv = process.env): RetryPolicy => ({
   attempts: Math.max(1, Number(env.GLAMM_S3_ATTEMPTS) || 6),
   baseMs: Math.max(0, Number(env.GLAMM_S3_BACKOFF_MS ?? 250)),
+  timeoutMs: Math.max(1, Number(env.GLAMM_S3_TIMEOUT_MS) || 120_000),
 });
+
+/** The request's result, or a RequestTimeout error (retryable) when it takes longer than `ms`. */
+async function withTimeout<T>(request: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer in ${ms} ms`), { code: "RequestTimeout" })), ms);
+  });
+  try {
+    return await Promise.race([request, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** A bucket, with every request retried with exponential backoff on server errors, throttling and timeouts. */
 export class S3Bucket {
@@ -74,7 +90,7 @@ export class S3Bucket {
   private async attempt<T>(key: string, request: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await request();
+        return await withTimeout(request(), this.retry.timeoutMs);
       } catch (error) {
         if (!isRetryable(errorCode(error)) || attempt >= this.retry.attempts) throw s3Error(error, s3Url(this.bucket, key), this.bucket);
         const wait = this.retry.baseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
