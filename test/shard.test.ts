@@ -174,6 +174,7 @@ describe("the Indexed Job contract, with local processes", () => {
     const asNobody = process.getuid?.() === 0;
     if (asNobody && spawnSync("sh", ["-c", "command -v setpriv"]).status !== 0) return console.warn("SKIPPED read-only home: root without setpriv");
     const home = join(work, "home");
+    expect(spawnSync(binary, ["gcg", "images/p1.png", "--out", "warm", ...args.slice(4)], { cwd: work, env: env({}) }).status).toBe(0); // pulled and converted
     const runtime = join(home, "runtime");
     rmSync(runtime, { recursive: true, force: true }); // this binary's libraries must then come from a temporary folder
     const ro = join(work, "ro-out");
@@ -182,16 +183,27 @@ describe("the Indexed Job contract, with local processes", () => {
     spawnSync("chmod", ["go+rx", work, join(work, "images"), join(work, "bin"), binary]);
     spawnSync("chmod", ["777", ro]);
     const prefix = asNobody ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
-    const task = (model: string) => spawnSync(prefix[0] ?? binary, [...prefix.slice(1), ...(prefix.length ? [binary] : []), "gcg", "images/p2.png", "--out", ro, "--model", model, "--device", "cpu", "--max-tokens", "3"], { cwd: work, env: env({}), encoding: "utf8" });
+    const scratch = join(work, "tmp-ro"); // the libraries' fallback folder, removed with the test's folder
+    mkdirSync(scratch);
+    spawnSync("chmod", ["777", scratch]);
+    const glammAs = (a: string[], home: Record<string, string> = {}) => spawnSync(prefix[0] ?? binary, [...prefix.slice(1), ...(prefix.length ? [binary] : []), ...a], { cwd: work, env: env({ TMPDIR: scratch, ...home }), encoding: "utf8" });
     try {
-      const ok = task("demo");
+      const ok = glammAs(["gcg", "images/p2.png", "--out", ro, "--model", "demo", "--device", "cpu", "--max-tokens", "3"]);
       expect(ok.status, ok.stderr).toBe(0);
       expect(existsSync(join(ro, "p2.glamm.json"))).toBe(true);
       expect(existsSync(runtime)).toBe(false);
+      expect(readdirSync(scratch).some((d) => d.startsWith("glamm-runtime-"))).toBe(true);
       // Another precision was never converted: the task says so in one line instead of writing to the shared home.
-      const missing = spawnSync(prefix[0] ?? binary, [...prefix.slice(1), ...(prefix.length ? [binary] : []), "gcg", "images/p2.png", "--out", ro, "--model", "demo", "--device", "cpu", "--precision", "fp16"], { cwd: work, env: env({}), encoding: "utf8" });
+      const missing = glammAs(["gcg", "images/p2.png", "--out", ro, "--model", "demo", "--device", "cpu", "--precision", "fp16"]);
       expect(missing.status).toBe(3);
       expect(missing.stderr.trim().split("\n").at(-1)).toMatch(/not converted in the read-only GLAMM_HOME/);
+      // An empty read-only home has not even the demo model.
+      const empty = join(work, "empty-home");
+      mkdirSync(empty);
+      if (!asNobody) spawnSync("chmod", ["a-w", empty]);
+      const bare = glammAs(["gcg", "images/p2.png", "--out", ro, "--model", "demo", "--device", "cpu"], { GLAMM_HOME: empty });
+      expect(bare.status).toBe(3);
+      expect(bare.stderr.trim().split("\n").at(-1)).toMatch(/demo model is not in the read-only GLAMM_HOME/);
     } finally {
       spawnSync("chmod", ["-R", "u+w", home]);
     }
