@@ -19,6 +19,8 @@ function render(r: DoctorReport): string {
     `models       ${r.models.length ? r.models.join(", ") : "none installed (glamm pull NAME)"}`,
     `free disk    ${gib(r.disk.freeBytes)} at ${r.disk.path}`,
     ...r.checks.map((c) => `check        ${c.name}: ${ok(c.ok)} ${c.detail}`),
+    ...r.share.map((c) => `share        ${c.model} (${c.precision}): ${c.ok ? color.green("ready") : color.yellow("not ready")} ${c.detail}`),
+    `shared home  ${r.share.length === 0 ? "no GLaMM model installed" : r.share.every((c) => c.ok) ? "ready to be mounted read-only by many tasks" : "not ready (see share lines)"}`,
   ].join("\n");
 }
 

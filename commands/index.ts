@@ -10,6 +10,7 @@ import GroundCommand from "./ground.ts";
 import ModelsCommand from "./models.ts";
 import PullCommand from "./pull.ts";
 import RegionCommand from "./region.ts";
+import { ResultsMergeCommand, ResultsSummaryCommand } from "./results.ts";
 import RuntimeInstallCommand from "./runtime.ts";
 import SegmentCommand from "./segment.ts";
 import TraceCommand from "./trace.ts";
@@ -22,4 +23,5 @@ export const commands: CommandClass[] = [
   CaptionCommand,
   GroundCommand,
   ChatCommand,
-  DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalIndexCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand, EvalCaptionsCommand];
+  DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalIndexCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand, EvalCaptionsCommand,
+  ResultsMergeCommand, ResultsSummaryCommand];

@@ -26,6 +26,7 @@ export default class PullCommand extends Command {
       ["Pull only the fp16 weights of a diffusers repo", "glamm pull diffusers/stable-diffusion-xl-1.0-inpainting-0.1 --variant fp16 --exclude '*.bin'"],
       ["Install from a git clone of the Hub repo", "glamm pull glamm-gcg --from ./GLaMM-GCG"],
       ["Fetch METEOR 1.5's data for glamm eval", "glamm pull meteor-1.5"],
+      ["Prepare a GLAMM_HOME that cluster tasks share read-only", "GLAMM_HOME=/shared/glamm glamm pull glamm-gcg --convert-only --precision int4,fp16"],
     ],
   });
 
@@ -35,8 +36,14 @@ export default class PullCommand extends Command {
   exclude = Option.Array("--exclude", { description: "skip files matching this glob (repeatable; repos without a manifest)" });
   variant = Option.String("--variant", { description: "weights variant, e.g. fp16: NAME.fp16.EXT instead of NAME.EXT where both exist" });
   json = Option.Boolean("--json", false, { description: "print the installed models as JSON" });
+  convertOnly = Option.Boolean("--convert-only", false, { description: "download nothing: convert the installed model and say whether GLAMM_HOME is ready to be shared read-only" });
+  precision = Option.String("--precision", { description: "with --convert-only: fp32, fp16 or int4, comma-separated for several (default: this machine's)" });
 
   async execute(): Promise<number> {
+    if (this.convertOnly) {
+      const { convertForSharing } = await import("../src/pipeline/shared-home.ts");
+      return convertForSharing(this.name, this.precision, this.context.stdout);
+    }
     const controller = new AbortController();
     const interrupt = () => controller.abort();
     process.once("SIGINT", interrupt);

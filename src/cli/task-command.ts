@@ -17,6 +17,8 @@ export abstract class TaskCommand extends ModelCommand {
   topP = Option.String("--top-p", { description: "nucleus sampling threshold" });
   topK = Option.String("--top-k", { description: "sample among the k most likely tokens" });
   gallery = Option.Boolean("--gallery", false, { description: "also write index.html in the output folder" });
+  shard = Option.String("--shard", { description: "run shard INDEX/COUNT of the images (INDEX from 0); automatic in SLURM job arrays and Kubernetes Indexed Jobs" });
+  shards = Option.String("--shards", { description: "the number of shards when SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX gives the index (or GLAMM_SHARDS)" });
 
   abstract readonly task: TaskInput["task"];
   /** The IMAGE arguments (files, folders, globs). */
@@ -47,6 +49,7 @@ export abstract class TaskCommand extends ModelCommand {
   async execute(): Promise<number> {
     const { runImageTask } = await import("../pipeline/run-command.ts");
     const { parseFormats } = await import("../output/write-result.ts");
+    const { resolveShard } = await import("../pipeline/shard.ts");
     const attend = this.attendSettings();
     const failed = await runImageTask({
       images: this.imageArgs(),
@@ -63,6 +66,7 @@ export abstract class TaskCommand extends ModelCommand {
       gallery: this.gallery,
       json: this.json || !(this.context.stdout as NodeJS.WriteStream).isTTY,
       stdout: this.context.stdout,
+      shard: resolveShard({ shard: this.shard, shards: this.shards }),
       attend,
     });
     return failed > 0 ? ExitCode.input : ExitCode.ok;

@@ -48,8 +48,10 @@ function compressedRle(rle: Rle): CompressedRle {
 /** The document written for `result` at `jsonPath` (the image path is made relative to the JSON's directory). */
 export function toGlammJson(result: TaskResult, jsonPath: string): GlammJson {
   const { width, height } = result.image;
-  // "-": the image came from stdin and has no path.
-  const fromJson = result.image.path === "-" ? "-" : relative(dirname(resolve(jsonPath)), resolve(result.image.path));
+  // "-": the image came from stdin and has no path; an object-storage image (s3://...) keeps its address; a file is
+  // named relative to the JSON.
+  const keepAsIs = result.image.path === "-" || /^[a-z][a-z0-9+.-]*:\/\//i.test(result.image.path);
+  const fromJson = keepAsIs ? result.image.path : relative(dirname(resolve(jsonPath)), resolve(result.image.path));
   const segments = result.segments.map((segment): GlammJsonSegment => {
     const rle = encodeMask(segment.mask, height, width);
     const extras = { ...(segment.point ? { point: segment.point } : {}), ...(segment.score !== undefined ? { score: segment.score } : {}), ...(segment.heatmap ? { heatmap: segment.heatmap } : {}) };
@@ -58,7 +60,7 @@ export function toGlammJson(result: TaskResult, jsonPath: string): GlammJson {
   return {
     schemaVersion: SCHEMA_VERSION,
     generator: `glamm ${version}`,
-    image: { ...result.image, path: isAbsolute(fromJson) ? fromJson : toPosix(fromJson) },
+    image: { ...result.image, path: keepAsIs || isAbsolute(fromJson) ? fromJson : toPosix(fromJson) },
     model: { ...result.model },
     ...(result.backend ? { backend: result.backend } : {}),
     task: result.task,

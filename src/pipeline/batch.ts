@@ -6,7 +6,7 @@ import { fsError, fsReason } from "../cli/fs-error.ts";
 import { GlammError, inputError, usageError } from "../cli/errors.ts";
 import { notice } from "../cli/ui.ts";
 
-const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".avif", ".heic"]);
+export const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".avif", ".heic"]);
 
 /** IMAGE arguments that mean "read the image from stdin". */
 export const isStdin = (arg: string): boolean => arg === "-" || arg === "/dev/stdin";
@@ -151,6 +151,8 @@ export interface BatchRecord {
   error?: string;
   exitCode?: number;
   result?: unknown;
+  /** When the line was written (ISO 8601); `glamm results summary` reads throughput from it. */
+  at?: string;
 }
 
 /** A hash of what decides an image's outputs besides the image itself (task, model, options). */
@@ -165,8 +167,9 @@ export class BatchLog {
   private readonly done = new Set<string>();
   private readOffset = 0;
 
-  constructor(out: string) {
-    this.path = join(out, "results.jsonl");
+  /** `name`: results-INDEX-of-COUNT.jsonl for a shard; `exists`: how an output is found (object storage). */
+  constructor(out: string, name = "results.jsonl", private readonly exists: (path: string) => boolean = existsSync) {
+    this.path = join(out, name);
     this.refresh();
   }
 
@@ -189,7 +192,7 @@ export class BatchLog {
       if (!line.trim()) continue;
       try {
         const record = JSON.parse(line) as BatchRecord;
-        if (record.status === "ok" && (record.outputs ?? []).every((o) => existsSync(o))) this.done.add(this.id(record.image, record.key));
+        if (record.status === "ok" && (record.outputs ?? []).every((o) => this.exists(o))) this.done.add(this.id(record.image, record.key));
       } catch {
         // a line cut short by a crash: that image is simply done again
       }
@@ -208,7 +211,7 @@ export class BatchLog {
   append(record: BatchRecord): void {
     const fd = openSync(this.path, "a");
     try {
-      writeSync(fd, `${JSON.stringify(record)}\n`);
+      writeSync(fd, `${JSON.stringify({ ...record, at: new Date().toISOString() })}\n`);
     } finally {
       closeSync(fd);
     }

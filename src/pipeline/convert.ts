@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { modelError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
 import { buildClipGraph, clipVisionShape, glammVisionSettings, loadClipVisionConfig } from "../models/clip.ts";
 import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
@@ -10,7 +11,7 @@ import { samConfigFrom } from "../models/sam-common.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { cudaStatus } from "../runtime/cuda.ts";
 import { ortNativeDir, type Device } from "../runtime/ort.ts";
-import { glammHome } from "../runtime/paths.ts";
+import { glammHome, isReadOnlyError } from "../runtime/paths.ts";
 import { readJsonObject } from "../util/json.ts";
 import { openWeights } from "../weights/index.ts";
 import { sourceFingerprint } from "./fingerprint.ts";
@@ -112,19 +113,28 @@ async function convertInto(dir: string, sources: GlammSources, fingerprint: stri
   }
 }
 
+/** Where the converted model for these sources and options is (or will be) under $GLAMM_HOME/converted/. */
+export async function convertedLocation(sources: GlammSources, options: ConvertOptions): Promise<{ dir: string; name: string; fingerprint: string }> {
+  const fingerprint = await sourceFingerprint([sources.glamm, sources.clip], (path) => options.onProgress?.(`hashing ${path}`));
+  const name = `${fingerprint.slice(0, 16)}-${options.precision}${options.trace ? "-trace" : ""}`;
+  return { dir: join(glammHome(), "converted", name), name, fingerprint };
+}
+
 /**
  * The converted model for these sources and options: built on first use under $GLAMM_HOME/converted/, keyed by the
  * sources' content hash, written to a temporary folder and renamed into place so a half-built model is never used.
  */
 export async function ensureConverted(sources: GlammSources, options: ConvertOptions): Promise<{ dir: string; manifest: ConvertedManifest }> {
-  const fingerprint = await sourceFingerprint([sources.glamm, sources.clip], (path) => options.onProgress?.(`hashing ${path}`));
-  const name = `${fingerprint.slice(0, 16)}-${options.precision}${options.trace ? "-trace" : ""}`;
-  const root = join(glammHome(), "converted");
-  const dir = join(root, name);
+  const { dir, name, fingerprint } = await convertedLocation(sources, options);
   const manifestPath = join(dir, "manifest.json");
   if (existsSync(manifestPath)) return { dir, manifest: readJsonObject(manifestPath) as unknown as ConvertedManifest };
   const tmp = `${dir}.tmp-${process.pid}`;
-  mkdirSync(tmp, { recursive: true });
+  try {
+    mkdirSync(tmp, { recursive: true });
+  } catch (error) {
+    if (!isReadOnlyError(error)) throw error;
+    throw modelError(`the model is not converted in the read-only GLAMM_HOME ${glammHome()} (${name} missing): run the same command once with write access to it`);
+  }
   try {
     const manifest = await convertInto(tmp, sources, fingerprint, options);
     writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));

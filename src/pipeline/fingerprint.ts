@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { writeFileAtomic } from "../output/atomic.ts";
-import { glammHome } from "../runtime/paths.ts";
+import { glammHome, isReadOnlyError } from "../runtime/paths.ts";
 
 interface HashMemo {
   [path: string]: { size: number; mtimeMs: number; sha256: string };
@@ -34,9 +34,14 @@ function listFiles(dir: string): string[] {
     .sort();
 }
 
+/** The memo only saves time: a read-only GLAMM_HOME (shared by a cluster's tasks) keeps the one it was given. */
 function saveMemo(memo: HashMemo): void {
-  mkdirSync(glammHome(), { recursive: true });
-  writeFileAtomic(memoPath(), JSON.stringify(memo));
+  try {
+    mkdirSync(glammHome(), { recursive: true });
+    writeFileAtomic(memoPath(), JSON.stringify(memo));
+  } catch (error) {
+    if (!isReadOnlyError(error)) throw error;
+  }
 }
 
 /** Records sha256s computed elsewhere (`glamm pull` verifies every file it installs), so they are not hashed again. */

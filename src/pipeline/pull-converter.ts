@@ -7,7 +7,7 @@ import { readJsonObject } from "../util/json.ts";
 import { choosePrecision, ensureConverted } from "./convert.ts";
 import { rememberFileHashes } from "./fingerprint.ts";
 
-const isGlamm = (record: InstallRecord): boolean => {
+export const isGlamm = (record: InstallRecord): boolean => {
   try {
     const architectures = readJsonObject(join(record.dir, "config.json")).architectures;
     return Array.isArray(architectures) && architectures.includes("GLaMMForCausalLM");

@@ -9,10 +9,12 @@ import { toGlammJson } from "../output/json.ts";
 import { writeResultText } from "../output/terminal.ts";
 import { writeResultFiles, type OutputFormat } from "../output/write-result.ts";
 import { parseDevice } from "../runtime/ort.ts";
-import { BatchLog, expandInputs, openOutputFolder, runBatch, runKey } from "./batch.ts";
+import { expandInputs, runBatch, runKey } from "./batch.ts";
 import { choosePrecision, type Precision } from "./convert.ts";
 import type { SamplingOptions } from "./generate.ts";
 import { GlammModel } from "./glamm-model.ts";
+import { planBatch } from "./shard-run.ts";
+import type { Shard } from "./shard.ts";
 import { resolveModel } from "./sources.ts";
 import { chat, glammChat, type ChatBackend } from "./chat.ts";
 import { AttendModel } from "./attend/session.ts";
@@ -31,6 +33,8 @@ export interface ImageTaskOptions extends ModelOptions {
   gallery: boolean;
   json: boolean;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** This process's share of the images (--shard, SLURM array task, Kubernetes completion index); absent: all. */
+  shard?: Shard;
 }
 
 interface ModelOptions {
@@ -105,14 +109,15 @@ function reportOutputs(out: string, processed: number, stdout: NodeJS.WritableSt
  * results.jsonl, resumable, a bad image reported without stopping the batch. Returns how many images failed.
  */
 export async function runImageTask(options: ImageTaskOptions): Promise<number> {
-  const items = expandInputs(options.images, options.out);
-  if (items.length === 0) throw inputError("no images given");
-  openOutputFolder(options.out);
-  const backend = options.attend ? await attendBackend(options) : await glammBackend(options);
-  const log = new BatchLog(options.out);
+  if (options.images.length === 0) throw inputError("no images given");
+  const { items, total, log, storage } = await planBatch(options.images, options.out, options.shard, { gallery: options.gallery });
+  const backend = await (options.attend ? attendBackend(options) : glammBackend(options)).catch(async (error) => {
+    await storage.close();
+    throw error;
+  });
   const key = runKey({ input: options.input, backend: backend.key, maxTokens: options.maxTokens, sampling: options.sampling ?? null, formats: options.formats, attend: options.attend ?? null });
   const started = performance.now();
-  const batch = items.length > 1;
+  const batch = total > 1;
   const draft = !options.json && !batch && options.stdout.isTTY ? streamedDraft() : undefined;
   // Ctrl-C finishes the image in hand (its files and results line) and stops; a second Ctrl-C aborts at once.
   const stop = new AbortController();
@@ -128,28 +133,32 @@ export async function runImageTask(options: ImageTaskOptions): Promise<number> {
   try {
     const outcome = await runBatch(items, log, key, {
       signal: stop.signal,
-      prepare: (item) => ImageSession.decode(item.path),
+      prepare: (item) => storage.withLocalInput(item, async (path) => ({ ...(await ImageSession.decode(path)), path: item.path })),
       run: async (item, decoded) => {
         const result = await backend.run(decoded, draft?.write);
-        const outputs = await writeOutputs(result, decoded.image, item.stem, options.formats, join(options.out, "glamm-eval"));
+        const outputs = await writeOutputs(result, decoded.image, item.stem, options.formats, join(storage.localOut, "glamm-eval"));
         draft?.erase();
-        if (options.json) stdout.write(`${JSON.stringify(toGlammJson(result, `${item.stem}.glamm.json`))}\n`);
+        if (options.json) stdout.write(`${JSON.stringify(toGlammJson(result, storage.finalName(`${item.stem}.glamm.json`)))}\n`);
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
-        return { outputs, result: { text: result.text, segments: result.segments.length } };
+        return { outputs: await storage.publish(outputs), result: { text: result.text, segments: result.segments.length } };
       },
-      onProgress: (done, total) => batch && stderrIsTty() && process.stderr.write(`\r\x1b[K${progressLine(done, total, started)}${done === total ? "\n" : ""}`),
+      onProgress: (done, todo) => {
+        storage.sync(log.path);
+        if (batch && stderrIsTty()) process.stderr.write(`\r\x1b[K${progressLine(done, todo, started)}${done === todo ? "\n" : ""}`);
+      },
       onError: (item, error) => notice(`${error.message.includes(item.path) ? error.message : `${item.path}: ${error.message}`} (skipped)`),
     });
-    if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${log.path} (skipped; delete it to redo them)`);
+    if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${storage.finalName(log.path)} (skipped; delete it to redo them)`);
     if (outcome.claimedElsewhere > 0) notice(`${outcome.claimedElsewhere} image(s) left to another glamm working on ${options.out}`);
     if (options.gallery) await writeGallery(options.out);
-    if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${log.path}`);
+    if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${storage.finalName(log.path)}`);
     if (interruptedBySignal) throw new GlammError(`interrupted: ${outcome.processed} image(s) done this run, the rest left for the next`, ExitCode.interrupted);
     if (!stdout.closed) reportOutputs(options.out, outcome.processed, options.stdout, options.json);
     return outcome.failed.length;
   } finally {
     process.off("SIGINT", onInterrupt);
     await backend.release();
+    await storage.close();
   }
 }
 

@@ -5,7 +5,7 @@ import { notice } from "../cli/ui.ts";
 import { defaultModelFor, findManifest } from "../hub/manifests.ts";
 import { readInstallRecord } from "../hub/store.ts";
 import { writeTinyCheckpoint } from "../models/tiny-checkpoint.ts";
-import { glammHome } from "../runtime/paths.ts";
+import { glammHome, isReadOnlyError } from "../runtime/paths.ts";
 import { readJsonObject } from "../util/json.ts";
 import type { GlammSources } from "./convert.ts";
 
@@ -16,7 +16,14 @@ export const DEMO_MODEL = "demo";
 
 function demoSources(): GlammSources {
   const dir = join(glammHome(), "demo");
-  if (!existsSync(join(dir, "glamm", "model.safetensors"))) writeTinyCheckpoint(dir, 0);
+  if (!existsSync(join(dir, "glamm", "model.safetensors"))) {
+    try {
+      writeTinyCheckpoint(dir, 0);
+    } catch (error) {
+      if (!isReadOnlyError(error)) throw error;
+      throw modelError(`the demo model is not in the read-only GLAMM_HOME ${glammHome()}: run the command once with write access to it`);
+    }
+  }
   return { glamm: join(dir, "glamm"), clip: join(dir, "clip") };
 }
 

@@ -7,6 +7,8 @@ import { cudaStatus, type CudaStatus } from "./cuda.ts";
 import { ortNativeDir, ortVersion } from "./ort.ts";
 import { glammHome, runtimeDir } from "./paths.ts";
 import { runSelfTest, type SelfTestResult } from "./selftest.ts";
+import { choosePrecision } from "../pipeline/convert.ts";
+import { sharedHomeChecks, type ShareCheck } from "../pipeline/shared-home.ts";
 
 export interface DoctorReport {
   versions: { glamm: string; bun: string; onnxruntime: string; sharp: string; libvips: string };
@@ -16,6 +18,8 @@ export interface DoctorReport {
   models: string[];
   disk: { path: string; freeBytes: number };
   checks: SelfTestResult[];
+  /** Whether GLAMM_HOME can be mounted read-only by many tasks: each installed GLaMM model, converted here. */
+  share: ShareCheck[];
 }
 
 /** The compiled binary runs its code from Bun's embedded file system. */
@@ -48,6 +52,7 @@ export async function doctor(): Promise<DoctorReport> {
     models: installedRecords().map((r) => `${r.name}${isIntact(r) ? "" : " (damaged: pull again)"}`),
     disk: { path: disk, freeBytes: fs.bavail * fs.bsize },
     checks,
+    share: await sharedHomeChecks({ precisions: [choosePrecision("auto", "auto")] }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { runtimeError } from "../cli/errors.ts";
-import { runtimeDir } from "./paths.ts";
+import { fallbackRuntimeDir, isReadOnlyError, runtimeDir } from "./paths.ts";
 
 /** A native addon and the shared libraries it links, embedded in the compiled binary. */
 export interface NativeBundle {
@@ -25,7 +25,21 @@ const extractedDirs = new Map<string, string>();
 export function extractBundle(bundle: NativeBundle): string {
   const cached = extractedDirs.get(bundle.name);
   if (cached) return cached;
-  const dir = join(runtimeDir(), `${bundle.name}-${bundle.hash.slice(0, 16)}`);
+  const name = `${bundle.name}-${bundle.hash.slice(0, 16)}`;
+  let dir = join(runtimeDir(), name);
+  try {
+    extractInto(bundle, dir);
+  } catch (error) {
+    // A read-only GLAMM_HOME shared by many tasks: extract this binary's libraries to a private temporary folder.
+    if (!isReadOnlyError((error as { cause?: unknown }).cause)) throw error;
+    dir = join(fallbackRuntimeDir(), name);
+    extractInto(bundle, dir);
+  }
+  extractedDirs.set(bundle.name, dir);
+  return dir;
+}
+
+function extractInto(bundle: NativeBundle, dir: string): void {
   if (!existsSync(dir)) {
     const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     try {
@@ -39,12 +53,10 @@ export function extractBundle(bundle: NativeBundle): string {
       rmSync(tmp, { recursive: true, force: true });
       if (!existsSync(dir)) {
         const reason = error instanceof Error ? error.message : String(error);
-        throw runtimeError(`cannot extract native libraries to ${dir}: ${reason} (set GLAMM_HOME to a writable folder)`);
+        throw Object.assign(runtimeError(`cannot extract native libraries to ${dir}: ${reason} (set GLAMM_HOME to a writable folder)`), { cause: error });
       }
     }
   }
-  extractedDirs.set(bundle.name, dir);
-  return dir;
 }
 
 /** Loads the bundle's addon from its extraction folder; its shared libraries are found through the addon's RPATH. */

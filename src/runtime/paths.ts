@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { runtimeError } from "../cli/errors.ts";
 import { join } from "node:path";
 
@@ -15,3 +15,9 @@ export function glammHome(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Native libraries extracted from the compiled binary, one content-hashed folder per bundle. */
 export const runtimeDir = (env: NodeJS.ProcessEnv = process.env) => join(glammHome(env), "runtime");
+
+/** A write refused because the folder is read-only or not ours (a shared GLAMM_HOME). */
+export const isReadOnlyError = (error: unknown): boolean => ["EROFS", "EACCES", "EPERM"].includes((error as NodeJS.ErrnoException)?.code ?? "");
+
+/** Where native libraries go when GLAMM_HOME is read-only and lacks this binary's: a per-user temporary folder. */
+export const fallbackRuntimeDir = (): string => join(tmpdir(), `glamm-runtime-${process.getuid?.() ?? "user"}`);
