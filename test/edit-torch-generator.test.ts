@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { recordedNoise, seededNoise } from "../src/edit/noise-source.ts";
 import { TorchCpuGenerator } from "../src/edit/torch-generator.ts";
 import { EDIT_SKIP_REASON, editConfig, editConfigs } from "./edit-oracle.ts";
 
@@ -48,6 +49,27 @@ describe.skipIf(editConfigs.length === 0)("torch.Generator('cpu').manual_seed(0)
       }
       console.log(`${name}: ${noise.shape[0]} draws of ${perDraw}, max |Δ| ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
+
+describe.skipIf(editConfigs.length === 0)("recorded noise (--noise) against the seeded source", () => {
+  for (const name of editConfigs) {
+    test(`${name}: noise.npy consumed in order equals manual_seed(0), then runs out with a clear error`, () => {
+      const config = editConfig(name);
+      const path = join(config.refs(), "noise.npy");
+      const shape = config.ref("noise").shape;
+      const perDraw = shape.slice(1).reduce((a, b) => a * b, 1);
+      const recorded = recordedNoise(path);
+      const seeded = seededNoise(0);
+      for (let k = 0; k < shape[0]; k++) {
+        const a = recorded.next(perDraw);
+        const b = seeded.next(perDraw);
+        expect(a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0)).toBeLessThanOrEqual(1e-5);
+      }
+      expect(() => recorded.next(perDraw)).toThrow(/all \d+ draws used/);
+      expect(() => recordedNoise(path).next(perDraw + 1)).toThrow(/needs/);
+      expect(() => recordedNoise(join(config.refs(), "tokens_1.npy"))).toThrow(/float32/);
     });
   }
 });
