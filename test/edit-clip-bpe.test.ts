@@ -2,11 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ClipBpeTokenizer } from "../src/text/clip-bpe.ts";
 import { numbers } from "./helpers/oracle-compare.ts";
-import { EDIT_SKIP_REASON, editConfig, editConfigs, editRuns } from "./edit-oracle.ts";
+import { editConfig, editConfigs, editRuns, skipWithoutEditOracle } from "./edit-oracle.ts";
 
-if (editConfigs.length === 0) console.warn(`skipping CLIP BPE tokenizer tests: ${EDIT_SKIP_REASON}`);
 
-describe.skipIf(editConfigs.length === 0)("CLIP BPE tokenizers of the SDXL pipeline against the edit oracle", () => {
+describe("CLIP BPE tokenizers of the SDXL pipeline against the edit oracle", () => {
+  skipWithoutEditOracle();
   for (const name of editConfigs) {
     const config = editConfig(name);
     let loaded: ClipBpeTokenizer[] | undefined;

@@ -17,9 +17,8 @@ import { rgbImage } from "../src/image/rgb-image.ts";
 import type { NpyArray } from "../src/output/npy.ts";
 import { numbers } from "./helpers/oracle-compare.ts";
 import { expectWithin } from "./helpers/tolerance.ts";
-import { EDIT_SKIP_REASON, editConfig, editConfigs, editRuns } from "./edit-oracle.ts";
+import { editConfig, editConfigs, editRuns, skipWithoutEditOracle } from "./edit-oracle.ts";
 
-if (editConfigs.length === 0) console.warn(`skipping edit crop/paste oracle tests: ${EDIT_SKIP_REASON}`);
 
 /** The contract's uint8 rule: |Δ| ≤ 1 on ≥ 99.9 % of elements and ≤ 3 everywhere (`step` = the ref's subsampling). */
 function expectImage(name: string, ours: Uint8Array, width: number, ref: NpyArray, step = 1, channels = 3): void {
@@ -105,7 +104,8 @@ describe("crop / resize / paste arithmetic", () => {
   });
 });
 
-describe.skipIf(editConfigs.length === 0)("crop / resize / paste against the edit oracle", () => {
+describe("crop / resize / paste against the edit oracle", () => {
+  skipWithoutEditOracle();
   for (const name of editConfigs) {
     const oracle = editConfig(name);
     const json = (file: string) => JSON.parse(readFileSync(join(oracle.modelDir, file), "utf8"));

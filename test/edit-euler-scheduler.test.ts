@@ -4,9 +4,8 @@ import { addNoise, eulerSchedule, eulerStep, readEulerConfig, scaleModelInput } 
 import type { NpyArray } from "../src/output/npy.ts";
 import { numbers } from "./helpers/oracle-compare.ts";
 import { expectWithin } from "./helpers/tolerance.ts";
-import { EDIT_SKIP_REASON, editConfig, editConfigs, editRuns } from "./edit-oracle.ts";
+import { editConfig, editConfigs, editRuns, skipWithoutEditOracle } from "./edit-oracle.ts";
 
-if (editConfigs.length === 0) console.warn(`skipping Euler scheduler oracle tests: ${EDIT_SKIP_REASON}`);
 
 const floats = (a: NpyArray) => a.data as Float32Array;
 
@@ -54,7 +53,8 @@ describe("Euler schedule without the oracle", () => {
   });
 });
 
-describe.skipIf(editConfigs.length === 0)("Euler scheduler against the edit oracle", () => {
+describe("Euler scheduler against the edit oracle", () => {
+  skipWithoutEditOracle();
   for (const name of editConfigs) {
     const oracle = editConfig(name);
     const config = readEulerConfig(join(oracle.modelDir, "scheduler/scheduler_config.json"));

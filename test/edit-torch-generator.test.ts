@@ -3,9 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { recordedNoise, seededNoise } from "../src/edit/noise-source.ts";
 import { TorchCpuGenerator } from "../src/edit/torch-generator.ts";
-import { EDIT_SKIP_REASON, editConfig, editConfigs } from "./edit-oracle.ts";
+import { editConfig, editConfigs, skipWithoutEditOracle } from "./edit-oracle.ts";
 
-if (editConfigs.length === 0) console.warn(`skipping edit generator oracle tests: ${EDIT_SKIP_REASON}`);
 
 describe("torch.Generator('cpu') normal draws", () => {
   test("scalar path (< 16 elements) gives torch's published seed-0 values", () => {
@@ -31,7 +30,8 @@ describe("torch.Generator('cpu') normal draws", () => {
   });
 });
 
-describe.skipIf(editConfigs.length === 0)("torch.Generator('cpu').manual_seed(0) against the edit oracle's draws", () => {
+describe("torch.Generator('cpu').manual_seed(0) against the edit oracle's draws", () => {
+  skipWithoutEditOracle();
   for (const name of editConfigs) {
     test(`${name}: every recorded draw, in the oracle's order`, () => {
       const config = editConfig(name);
@@ -53,7 +53,8 @@ describe.skipIf(editConfigs.length === 0)("torch.Generator('cpu').manual_seed(0)
   }
 });
 
-describe.skipIf(editConfigs.length === 0)("recorded noise (--noise) against the seeded source", () => {
+describe("recorded noise (--noise) against the seeded source", () => {
+  skipWithoutEditOracle();
   for (const name of editConfigs) {
     test(`${name}: noise.npy consumed in order equals manual_seed(0), then runs out with a clear error`, () => {
       const config = editConfig(name);
