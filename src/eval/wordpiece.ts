@@ -6,14 +6,14 @@
 import { readFileSync } from "node:fs";
 import { inputError } from "../cli/errors.ts";
 
-const isWhitespace = (ch: string) => ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || /\p{Zs}/u.test(ch);
-const isControl = (ch: string) => !(ch === "\t" || ch === "\n" || ch === "\r") && /[\p{Cc}\p{Cf}]/u.test(ch);
+export const isWhitespace = (ch: string) => ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || /\p{Zs}/u.test(ch);
+export const isControl = (ch: string) => !(ch === "\t" || ch === "\n" || ch === "\r") && /[\p{Cc}\p{Cf}]/u.test(ch);
 const isPunctuation = (ch: string) => {
   const cp = ch.codePointAt(0)!;
   if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
   return /\p{P}/u.test(ch);
 };
-const isCjk = (cp: number) =>
+export const isCjk = (cp: number) =>
   (cp >= 0x4e00 && cp <= 0x9fff) ||
   (cp >= 0x3400 && cp <= 0x4dbf) ||
   (cp >= 0x20000 && cp <= 0x2a6df) ||

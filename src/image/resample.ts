@@ -7,7 +7,7 @@ import { type RgbImage, rgbImage } from "./rgb-image.ts";
  * 22 fractional bits; accumulators start at one half and are clipped to 0..255. Box = the whole image, no
  * reducing_gap (Image.resize's defaults, which transformers and torchvision use).
  */
-export type ResampleFilter = "bilinear" | "bicubic";
+export type ResampleFilter = "bilinear" | "bicubic" | "lanczos";
 
 interface Filter {
   weight: (x: number) => number;
@@ -33,7 +33,15 @@ const bicubic: Filter = {
   },
 };
 
-const FILTERS: Record<ResampleFilter, Filter> = { bilinear, bicubic };
+const sinc = (x: number) => (x === 0 ? 1 : Math.sin(x * Math.PI) / (x * Math.PI));
+
+// Pillow's lanczos_filter: sinc(x)·sinc(x/3) truncated to [-3, 3).
+const lanczos: Filter = {
+  support: 3,
+  weight: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0),
+};
+
+const FILTERS: Record<ResampleFilter, Filter> = { bilinear, bicubic, lanczos };
 
 const PRECISION_BITS = 32 - 8 - 2;
 const HALF = 1 << (PRECISION_BITS - 1);
