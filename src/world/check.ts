@@ -4,9 +4,9 @@ import { COLOURS, SHAPES, type Colour, type Scene, type Shape } from "./scene.ts
 /** The (colour, shape) a phrase names, when it names exactly one colour and one shape of the world. */
 export function parsePhrase(phrase: string): { colour: Colour; shape: Shape } | null {
   const words = phrase.toLowerCase().match(/[a-z]+/g) ?? [];
-  const colours = words.filter((w): w is Colour => (COLOURS as readonly string[]).includes(w));
-  const shapes = words.filter((w): w is Shape => (SHAPES as readonly string[]).includes(w));
-  return colours.length === 1 && shapes.length === 1 ? { colour: colours[0], shape: shapes[0] } : null;
+  const colours = words.filter((w) => (COLOURS as readonly string[]).includes(w));
+  const shapes = words.filter((w) => (SHAPES as readonly string[]).includes(w));
+  return colours.length === 1 && shapes.length === 1 ? { colour: colours[0] as Colour, shape: shapes[0] as Shape } : null;
 }
 
 /** Index of the scene object a phrase names, or -1. */
