@@ -100,3 +100,16 @@ export function generateScene(seed: number, objects?: number): Scene {
   if (placed.length < count) throw new Error(`scene ${seed}: could not place ${count} objects`);
   return { width, height, background, objects: placed };
 }
+
+/** The seed of scene `index` of a numbered set of scenes (training, held-out, examples each use their own set seed). */
+export const sceneSeed = (setSeed: number, index: number): number => (Math.imul(setSeed, 0x9e3779b1) + index * 7919 + 1) >>> 0;
+
+/** Words of the world's captions and of the prompts the demo model answers (its tokenizer has a piece for each). */
+export const WORLD_WORDS = [
+  ...COLOURS,
+  ...SHAPES,
+  ..."a is left right of above below next to which and sure it there no the".split(" "),
+  ..."chat between curious human an artificial intelligence assistant gives helpful detailed polite answers questions".split(" "),
+  ..."could you please give me description image respond with interleaved segmentation masks for corresponding parts answer".split(" "),
+  ..."can segment in this provide region picture marked by provides overview describe these areas".split(" "),
+];
