@@ -96,7 +96,7 @@ if (import.meta.main) {
     masks.forEach((m, k) => m.forEach((v, p) => v && (labels[p] = k + 1)));
     const name = String(i).padStart(5, "0");
     await sharp(image.data, { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toFile(join(values.out, "images", `${name}.png`));
-    await sharp(labels, { raw: { width: scene.width, height: scene.height, channels: 1 } }).png().toFile(join(values.out, "images", `${name}-labels.png`));
+    await sharp(labels, { raw: { width: scene.width, height: scene.height, channels: 1 } }).toColourspace("b-w").png().toFile(join(values.out, "images", `${name}-labels.png`));
     const random = seededRandom(seed ^ 0x5bd1e995);
     const objects = scene.objects.map((o, k) => ({ phrase: phraseOf(o), box: boxes[k] }));
     lines.push(JSON.stringify({ seed, image: `images/${name}.png`, labels: `images/${name}-labels.png`, width: scene.width, height: scene.height, objects, samples: sceneSamples(tokenizer, scene, boxes, random), points: pointPrompts(masks, scene.width, random) }));
