@@ -14,7 +14,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(__file__))
 from checkpoint import read_json  # noqa: E402
 from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, sam_image_embeddings, seg_prompts  # noqa: E402
-from train_glamm import clip_pixels, sam_pixels  # noqa: E402
+from train_glamm import clip_pixels, sam_input_size, sam_pixels  # noqa: E402
 
 
 def close(name, got, ref, failures):
@@ -46,7 +46,7 @@ def main():
         close("image/clip_pixel_values", pixels, ref("image/clip_pixel_values.npy"), failures)
         tokens, _ = image_tokens(p, pc, cfg, clip_cfg, pixels)
         close("clip/projector_out", tokens, ref("clip/projector_out.npy"), failures)
-        sam_in = sam_pixels(image)
+        sam_in = sam_pixels(image, sam_input_size(p))
         close("image/sam_pixel_values_sub8", sam_in[:, :, ::8, ::8], ref("image/sam_pixel_values_sub8.npy"), failures)
         emb = sam_image_embeddings(p, cfg["oracle_sam_config"], sam_in)
         close("sam/image_embeddings", emb, ref("sam/image_embeddings.npy"), failures)

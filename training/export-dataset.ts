@@ -48,7 +48,9 @@ export function sceneSamples(tokenizer: LlamaTokenizer, scene: Scene, boxes: [nu
   samples.push(encodeSample(tokenizer, glammPrompt(GCG_INSTRUCTION), gcg, { task: "gcg", seg: order }));
   samples.push(encodeSample(tokenizer, glammPrompt(CAPTION_INSTRUCTION), plainCaption(gcg), { task: "caption", seg: [] }));
   scene.objects.forEach((o, k) => {
-    samples.push(encodeSample(tokenizer, glammPrompt(referringSegmentationInstruction(phraseOf(o))), SEGMENT_ANSWER, { task: "segment", seg: [k] }));
+    // Users type "red square" or "the red square" (the official template then says "the the red square"): train both.
+    const expression = (random() < 0.5 ? "the " : "") + phraseOf(o);
+    samples.push(encodeSample(tokenizer, glammPrompt(referringSegmentationInstruction(expression)), SEGMENT_ANSWER, { task: "segment", seg: [k] }));
     // A box as a user draws it: the object's box grown by up to 8% of its size on each side, clipped to the image.
     const [x1, y1, x2, y2] = boxes[k];
     const grow = (v: number, d: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.round(v + d * random() * 0.08 * (x2 - x1 + y2 - y1) / 2)));
@@ -58,7 +60,8 @@ export function sceneSamples(tokenizer: LlamaTokenizer, scene: Scene, boxes: [nu
   const present = new Set(scene.objects.map(phraseOf));
   const absent = COLOURS.flatMap((c) => SHAPES.map((s) => `${c} ${s}`)).filter((p) => !present.has(p));
   const missing = absent[Math.floor(random() * absent.length)];
-  samples.push(encodeSample(tokenizer, glammPrompt(referringSegmentationInstruction(missing)), absentAnswer(missing), { task: "segment", seg: [] }));
+  const asked = (random() < 0.5 ? "the " : "") + missing;
+  samples.push(encodeSample(tokenizer, glammPrompt(referringSegmentationInstruction(asked)), absentAnswer(missing), { task: "segment", seg: [] }));
   const subset = order.filter(() => random() < 0.7).sort(() => random() - 0.5);
   if (subset.length > 0) {
     const text = withSegAfterPhrases(groundingText(scene, subset));

@@ -23,41 +23,52 @@ from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, sam_
 IMAGE_TOKEN = -200
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
 SAM_MEAN, SAM_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
-SAM_SIZE = 1024
 TASKS = ("gcg", "caption", "segment", "ground")  # region needs the region encoder (not yet); llava is another model
 
 
 def clip_pixels(image, pre):
-    size, crop = pre["size"]["shortest_edge"], pre["crop_size"]["height"]
+    """CLIPImageProcessor: shortest side to size (or exactly {height, width}), centre crop when asked, normalise."""
+    size = pre["size"]
     w, h = image.size
-    short, long = (w, h) if w <= h else (h, w)
-    new_long = int(size * long / short)
-    nw, nh = (size, new_long) if w <= h else (new_long, size)
-    resized = np.asarray(image.resize((nw, nh), Image.BICUBIC), dtype=np.float32)
-    top, left = (nh - crop) // 2, (nw - crop) // 2
-    x = resized[top : top + crop, left : left + crop] / 255.0
+    if "shortest_edge" in size:
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(size["shortest_edge"] * long / short)
+        nw, nh = (size["shortest_edge"], new_long) if w <= h else (new_long, size["shortest_edge"])
+    else:
+        nw, nh = size["width"], size["height"]
+    x = np.asarray(image.resize((nw, nh), Image.BICUBIC), dtype=np.float32)
+    if pre.get("do_center_crop", True):
+        ch, cw = pre["crop_size"]["height"], pre["crop_size"]["width"]
+        top, left = (nh - ch) // 2, (nw - cw) // 2
+        x = x[top : top + ch, left : left + cw]
+    x = x / 255.0
     x = (x - np.array(CLIP_MEAN, dtype=np.float32)) / np.array(CLIP_STD, dtype=np.float32)
     return torch.from_numpy(x).permute(2, 0, 1)[None].contiguous()
 
 
-def sam_resized_size(w, h):
-    scale = SAM_SIZE / max(w, h)
+def sam_input_size(p, prefix="model.grounding_encoder.image_encoder"):
+    """SAM's square input side: its position grid times its patch (1024 for the official models)."""
+    return p[f"{prefix}.pos_embed"].shape[1] * p[f"{prefix}.patch_embed.proj.weight"].shape[-1]
+
+
+def sam_resized_size(w, h, side):
+    scale = side / max(w, h)
     return int(w * scale + 0.5), int(h * scale + 0.5)
 
 
-def sam_pixels(image):
-    nw, nh = sam_resized_size(*image.size)
+def sam_pixels(image, side):
+    nw, nh = sam_resized_size(*image.size, side)
     x = (np.asarray(image.resize((nw, nh), Image.BILINEAR), dtype=np.float32) - SAM_MEAN) / SAM_STD
-    out = np.zeros((SAM_SIZE, SAM_SIZE, 3), dtype=np.float32)
+    out = np.zeros((side, side, 3), dtype=np.float32)
     out[:nh, :nw] = x
     return torch.from_numpy(out).permute(2, 0, 1)[None].contiguous()
 
 
-def low_res_targets(labels, count, low):
+def low_res_targets(labels, count, low, side):
     """Each object's mask as SAM's low-res logits see it: resized like the image, padded, area-pooled to low x low."""
-    nw, nh = sam_resized_size(*labels.size)
+    nw, nh = sam_resized_size(*labels.size, side)
     lab = np.asarray(labels.resize((nw, nh), Image.NEAREST))
-    full = np.zeros((count, SAM_SIZE, SAM_SIZE), dtype=np.float32)
+    full = np.zeros((count, side, side), dtype=np.float32)
     for k in range(count):
         full[k, :nh, :nw] = lab == k + 1
     return F.adaptive_avg_pool2d(torch.from_numpy(full)[:, None], low)[:, 0]
@@ -105,9 +116,10 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id):
     seg_hidden = torch.stack([hidden[i, pos] for i, positions in enumerate(segs) for pos in positions])
     objects = [o for objs in seg_objects for o in objs]
     sam_cfg = cfg["oracle_sam_config"]
-    emb = sam_image_embeddings(p, sam_cfg, sam_pixels(image))
+    side = sam_input_size(p)
+    emb = sam_image_embeddings(p, sam_cfg, sam_pixels(image, side))
     low, _ = mask_decoder(p, sam_cfg, emb, dense_pe(p, emb.shape[-1]), seg_prompts(p, seg_hidden))
-    target = low_res_targets(labels, len(scene["objects"]), low.shape[-1])[objects]
+    target = low_res_targets(labels, len(scene["objects"]), low.shape[-1], side)[objects]
     return lm, mask_loss(low[:, 0], target)
 
 
@@ -140,7 +152,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     log = open(args.log or os.path.join(args.out, "log.jsonl"), "a")
     order = list(range(len(scenes)))
-    start = time.time()
+    start, cpu_start = time.time(), time.process_time()
     for step in range(args.steps):
         if step % len(order) == 0:
             random.shuffle(order)
@@ -150,7 +162,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        entry = {"step": step, "lm": round(lm.item(), 4), "mask": round(mk.item(), 4), "s": round(time.time() - start, 1)}
+        entry = {"step": step, "lm": round(lm.item(), 4), "mask": round(mk.item(), 4), "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1)}
         log.write(json.dumps(entry) + "\n")
         log.flush()
         if step % 10 == 0:

@@ -1,0 +1,104 @@
+import { maskIoU, matchPhrases, parsePhrase, statedRelations } from "./check.ts";
+import type { PixelBox } from "./relations.ts";
+import type { Scene } from "./scene.ts";
+
+/** The demo model's quality goals (issue #17), measured on held-out scenes. */
+export const QUALITY_GOALS = {
+  gcgPhrasePrecision: 0.95,
+  gcgPhraseRecall: 0.95,
+  gcgMaskIoU: 0.85,
+  segmentIoU: 0.85,
+  regionAccuracy: 0.95,
+  gcgSecondsPerImage: 1,
+} as const;
+
+/** What a model said about one scene, in the terms the checks need. */
+export interface GcgOutput {
+  text: string;
+  segments: { phrase: string; mask: Uint8Array }[];
+}
+
+export interface QualityReport {
+  scenes: number;
+  gcgPhrasePrecision: number;
+  gcgPhraseRecall: number;
+  gcgMaskIoU: number;
+  gcgRelationsStated: number;
+  gcgRelationsTrue: number;
+  segmentIoU: number;
+  /** Absent objects asked for: share answered with no mask or one covering at most 1% of the image; mean coverage. */
+  absentEmptyShare: number;
+  absentMeanCoverage: number;
+  regionAccuracy: number;
+  gcgSecondsPerImage: number;
+}
+
+const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? 0;
+const coverage = (mask: Uint8Array | undefined) => (mask ? mask.reduce((a, v) => a + (v ? 1 : 0), 0) / mask.length : 0);
+
+/** Accumulates the checks of each scene; `report()` gives the figures the goals are stated in. */
+export class QualityTally {
+  private scenes = 0;
+  private phrases = 0;
+  private objects = 0;
+  private matched = 0;
+  private gcgIoUs: number[] = [];
+  private relations = { stated: 0, true: 0 };
+  private segmentIoUs: number[] = [];
+  private absent: number[] = [];
+  private regions = { asked: 0, right: 0 };
+  private gcgSeconds: number[] = [];
+
+  addGcg(scene: Scene, masks: readonly Uint8Array[], boxes: readonly PixelBox[], output: GcgOutput, seconds: number): void {
+    this.scenes++;
+    const match = matchPhrases(scene, output.segments.map((s) => s.phrase));
+    this.phrases += match.phrases;
+    this.objects += match.objects;
+    this.matched += match.matched.length;
+    for (const { phrase, object } of match.matched) this.gcgIoUs.push(maskIoU(output.segments[phrase].mask, masks[object]));
+    for (const r of statedRelations(scene, boxes, output.text)) {
+      this.relations.stated++;
+      if (r.holds) this.relations.true++;
+    }
+    this.gcgSeconds.push(seconds);
+  }
+
+  /** `mask` undefined = the model gave no mask. */
+  addSegment(truth: Uint8Array | null, mask: Uint8Array | undefined): void {
+    if (truth) this.segmentIoUs.push(mask ? maskIoU(mask, truth) : 0);
+    else this.absent.push(coverage(mask));
+  }
+
+  addRegion(scene: Scene, object: number, caption: string): void {
+    this.regions.asked++;
+    const named = parsePhrase(caption);
+    const o = scene.objects[object];
+    if (named && named.colour === o.colour && named.shape === o.shape) this.regions.right++;
+  }
+
+  report(): QualityReport {
+    return {
+      scenes: this.scenes,
+      gcgPhrasePrecision: this.phrases ? this.matched / this.phrases : 0,
+      gcgPhraseRecall: this.objects ? this.matched / this.objects : 0,
+      gcgMaskIoU: mean(this.gcgIoUs),
+      gcgRelationsStated: this.relations.stated,
+      gcgRelationsTrue: this.relations.true,
+      segmentIoU: mean(this.segmentIoUs),
+      absentEmptyShare: this.absent.length ? this.absent.filter((c) => c <= 0.01).length / this.absent.length : 0,
+      absentMeanCoverage: mean(this.absent),
+      regionAccuracy: this.regions.asked ? this.regions.right / this.regions.asked : 0,
+      gcgSecondsPerImage: median(this.gcgSeconds),
+    };
+  }
+}
+
+/** Each goal with the measured figure and whether it is met. */
+export function checkGoals(report: QualityReport): { goal: keyof typeof QUALITY_GOALS; target: number; value: number; met: boolean }[] {
+  return (Object.keys(QUALITY_GOALS) as (keyof typeof QUALITY_GOALS)[]).map((goal) => {
+    const target = QUALITY_GOALS[goal];
+    const value = report[goal];
+    return { goal, target, value, met: goal === "gcgSecondsPerImage" ? value <= target : value >= target };
+  });
+}
