@@ -14,6 +14,10 @@ const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory()
 /** The built-in demo: a random-weight checkpoint written by glamm itself, so every command runs without a download. */
 export const DEMO_MODEL = "demo";
 
+/** How results name the built-in demo; it says "random weights" until a trained demo (training/README.md) is embedded. */
+export const DEMO_MODEL_ID = "glamm-demo (random weights)";
+export const demoIsTrained = (): boolean => !DEMO_MODEL_ID.includes("random weights");
+
 function demoSources(): GlammSources {
   const dir = join(glammHome(), "demo");
   if (!existsSync(join(dir, "glamm", "model.safetensors"))) writeTinyCheckpoint(dir, 0);
@@ -50,7 +54,7 @@ function installedModel(name: string): ResolvedModel | undefined {
   return { sources: { glamm: record.dir, clip: vision?.dir ?? visionFor(record.dir) }, id: record.repo, revision: record.commit ?? record.revision };
 }
 
-const demoModel = (): ResolvedModel => ({ sources: demoSources(), id: "glamm-demo (random weights)", revision: "seed-0" });
+const demoModel = (): ResolvedModel => ({ sources: demoSources(), id: DEMO_MODEL_ID, revision: "seed-0" });
 
 /**
  * What `--model` names: a checkpoint folder in the official layout, an installed model (manifest name or Hub repo id),
