@@ -13,7 +13,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 from checkpoint import read_json  # noqa: E402
-from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, sam_image_embeddings, seg_prompts  # noqa: E402
+from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, sam_image_embeddings, seg_prompts  # noqa: E402
 from train_glamm import clip_pixels, sam_input_size, sam_pixels  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def main():
     with torch.no_grad():
         pixels = clip_pixels(image, pre)
         close("image/clip_pixel_values", pixels, ref("image/clip_pixel_values.npy"), failures)
-        tokens, _ = image_tokens(p, pc, cfg, clip_cfg, pixels)
+        tokens, states = image_tokens(p, pc, cfg, clip_cfg, pixels)
         close("clip/projector_out", tokens, ref("clip/projector_out.npy"), failures)
         sam_in = sam_pixels(image, sam_input_size(p))
         close("image/sam_pixel_values_sub8", sam_in[:, :, ::8, ::8], ref("image/sam_pixel_values_sub8.npy"), failures)
@@ -64,6 +64,12 @@ def main():
         low, iou = mask_decoder(p, cfg["oracle_sam_config"], emb, dense_pe(p, emb.shape[-1]), sparse)
         close("gcg_tf/low_res_masks", low.reshape(ref("gcg_tf/low_res_masks.npy").shape), ref("gcg_tf/low_res_masks.npy"), failures)
         close("gcg_tf/iou_predictions", iou.reshape(ref("gcg_tf/iou_predictions.npy").shape), ref("gcg_tf/iou_predictions.npy"), failures)
+        boxes = torch.tensor(ref("regcap1_gen/bboxes_norm.npy")).reshape(-1, 4).float()
+        feats, aligned, fused = region_features(p, cfg, states, boxes)
+        for l, a in enumerate(aligned):
+            close(f"regcap1_gen/roi_align_level{l}", a.reshape(ref(f"regcap1_gen/roi_align_level{l}.npy").shape), ref(f"regcap1_gen/roi_align_level{l}.npy"), failures)
+        close("regcap1_gen/region_fuse_level3", fused[3].reshape(ref("regcap1_gen/region_fuse_level3.npy").shape), ref("regcap1_gen/region_fuse_level3.npy"), failures)
+        close("regcap1_gen/region_features", feats.reshape(ref("regcap1_gen/region_features.npy").shape), ref("regcap1_gen/region_features.npy"), failures)
     print("all match" if not failures else f"{len(failures)} mismatches")
     sys.exit(1 if failures else 0)
 

@@ -233,3 +233,91 @@ def mask_decoder(p, sam_cfg, image_embeddings, image_pe, sparse, multimask=False
 def seg_prompts(p, seg_hidden):
     """text_hidden_fcs: Linear, ReLU, Linear (dropout 0): [n, hidden] -> [n, 1, prompt dim]."""
     return linear(p, "model.text_hidden_fcs.0.2", F.relu(linear(p, "model.text_hidden_fcs.0.0", seg_hidden)))[:, None]
+
+
+# ---------------------------------------------------------------- region encoder (MLVLROIQueryModule, model/layers.py)
+REGION = "model.region_encoder"
+BOX_SCALE, COARSEST_STRIDE, ROI_SIZE, FUSE_ROUNDS = 224, 14, 14, 5
+
+
+def region_level_states(states, select_layer, levels):
+    """hidden_states[select::-3][::-1][-levels:], CLS dropped, finest level first."""
+    start = select_layer % len(states)
+    picked = list(range(start, -1, -3))[::-1][-levels:]
+    return [states[i][:, 1:] for i in picked]
+
+
+def _roi_weights(coords, size):
+    """torchvision roi_align's bilinear weights for 1-D sample coordinates: [len(coords), size] (separable)."""
+    w = torch.zeros(len(coords), size)
+    for i, c in enumerate(coords.tolist()):
+        if c < -1.0 or c > size:
+            continue
+        c = max(c, 0.0)
+        low = int(c)
+        if low >= size - 1:
+            low = high = size - 1
+            c = float(low)
+        else:
+            high = low + 1
+        frac = c - low
+        w[i, low] += 1 - frac
+        w[i, high] += frac
+    return w
+
+
+def roi_align(feat, boxes, scale, out=ROI_SIZE, sampling=2):
+    """torchvision.ops.roi_align(feat [1,C,H,W], boxes [N,4] xyxy, out, scale, sampling, aligned=True) -> [N,C,out,out]."""
+    _, c, h, w = feat.shape
+    results = []
+    for x1, y1, x2, y2 in (boxes * scale - 0.5).tolist():
+        grid = lambda a, b: a + (torch.arange(out * sampling).float() + 0.5) * ((b - a) / (out * sampling))
+        wy, wx = _roi_weights(grid(y1, y2), h), _roi_weights(grid(x1, x2), w)
+        sampled = wy @ feat[0] @ wx.T
+        results.append(F.avg_pool2d(sampled[None], sampling)[0])
+    return torch.stack(results)
+
+
+def _group_norm(p, name, x, groups):
+    return F.group_norm(x, groups, p[f"{name}.weight"], p[f"{name}.bias"], 1e-5)
+
+
+def region_features(p, cfg, clip_states, boxes_norm):
+    """boxes_norm [N, 4] (pixel boxes / image size) -> [N, hidden]: the rows that replace <bbox> embeddings."""
+    levels = cfg.get("num_level_reg_features", 4)
+    groups = cfg.get("oracle_region_gn_groups", 64)
+    feats_in = region_level_states(clip_states, cfg.get("mm_vision_select_layer", -2), levels)
+    grid = int(round(feats_in[0].shape[1] ** 0.5))
+    sizes = [grid * 2 ** (levels - 1 - l) for l in range(levels)]
+    feats = []
+    for l, tokens in enumerate(feats_in):
+        m = tokens.transpose(1, 2).reshape(1, -1, grid, grid)
+        if sizes[l] != grid:
+            m = F.interpolate(m, size=(sizes[l], sizes[l]), mode="bilinear", align_corners=True)
+        axis = torch.linspace(-1, 1, sizes[l])
+        coords = torch.stack([axis[None, :].expand(sizes[l], -1), axis[:, None].expand(-1, sizes[l])])[None]
+        feats.append(F.conv2d(torch.cat([m, coords], 1), p[f"{REGION}.mlvl_fuse.input_conv.{l}.weight"], p[f"{REGION}.mlvl_fuse.input_conv.{l}.bias"]))
+    width = feats[0].shape[1]
+    shuffle = width // 4
+    remain = width - 2 * shuffle
+    for r in range(FUSE_ROUNDS):
+        conv = f"{REGION}.mlvl_fuse.fuse_convs.{r}"
+        new = []
+        for l, target in enumerate(feats):
+            top, down = min(l + 1, levels - 1), max(l - 1, 0)
+            resize = lambda x: F.interpolate(x, size=(sizes[l], sizes[l]), mode="bilinear", align_corners=True)
+            mixed = torch.cat([target[:, :remain], resize(feats[top][:, remain + shuffle :]), resize(feats[down][:, remain : remain + shuffle])], 1)
+            new.append(F.relu(_group_norm(p, f"{conv}.gn", F.conv2d(mixed, p[f"{conv}.conv.weight"], padding=1), groups)))
+        feats = new
+    rois = boxes_norm * BOX_SCALE
+    summed = 0
+    aligned = []
+    for l, feat in enumerate(feats):
+        a = roi_align(feat, rois, 2 ** (levels - 1 - l) / COARSEST_STRIDE)
+        aligned.append(a)
+        summed = summed + F.conv2d(a, p[f"{REGION}.roi_align.pconvs.{l}.weight"], p[f"{REGION}.roi_align.pconvs.{l}.bias"], padding=1)
+    r = f"{REGION}.roi_align"
+    flat = linear(p, f"{r}.flatten_linear", F.relu(summed).flatten(1))
+    pos = layer_norm(p, f"{r}.pos_embedd.2", F.relu(linear(p, f"{r}.pos_embedd.0", boxes_norm)))
+    pos = layer_norm(p, f"{r}.pos_embedd.5", F.relu(linear(p, f"{r}.pos_embedd.3", pos)))
+    return linear(p, f"{r}.updims", flat + pos), aligned, feats

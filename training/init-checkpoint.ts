@@ -8,12 +8,14 @@ import { defaultTinySizes, writeTinyCheckpoint, type TinySizes } from "../src/mo
 import { WORLD_WORDS } from "../src/world/scene.ts";
 
 /**
- * The demo model's sizes: the tiny widths, a vocabulary with the world's words, a 224-pixel CLIP (256 image tokens)
- * and a 512-pixel SAM (32x32 embeddings), so a training step costs seconds on a CPU core.
+ * The demo model's sizes: the tiny widths, a 224-pixel CLIP (256 image tokens; its 16x16 grid is exactly what the
+ * region encoder's 224 box scale and stride 14 cover) and a 512-pixel SAM (32x32 embeddings), so a training step costs
+ * seconds on a CPU core. The vocabulary is LLaMA's 32000 so that <bbox> gets id 32002: the official code (and glamm)
+ * put region features at that id whatever the tokenizer says.
  */
 export const demoSizes: TinySizes = {
   ...defaultTinySizes,
-  vocab: 768,
+  vocab: 32000,
   clip: { ...defaultTinySizes.clip, image: 224 },
   sam: { ...defaultTinySizes.sam, image: 512, window: 8 },
 };

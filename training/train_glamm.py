@@ -18,12 +18,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from checkpoint import read_json, read_safetensors, write_safetensors
-from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, sam_image_embeddings, seg_prompts
+from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, sam_image_embeddings, seg_prompts
 
 IMAGE_TOKEN = -200
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
 SAM_MEAN, SAM_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
-TASKS = ("gcg", "caption", "segment", "ground")  # region needs the region encoder (not yet); llava is another model
+TASKS = ("gcg", "caption", "segment", "region", "ground")  # "llava" samples train the attend backend's model
 
 
 def clip_pixels(image, pre):
@@ -82,11 +82,12 @@ def mask_loss(logits, target):
     return bce + dice.mean()
 
 
-def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id):
+def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
     image = Image.open(os.path.join(data_dir, scene["image"])).convert("RGB")
     labels = Image.open(os.path.join(data_dir, scene["labels"])).convert("L")
-    tokens, _ = image_tokens(p, pc, cfg, clip_cfg, clip_pixels(image, pre))
+    tokens, states = image_tokens(p, pc, cfg, clip_cfg, clip_pixels(image, pre))
     tokens = tokens[0]
+    w, h = image.size
     samples = [s for s in scene["samples"] if s["task"] in TASKS]
     embed = p["model.embed_tokens.weight"]
     rows, targets, segs, seg_objects = [], [], [], []
@@ -94,7 +95,13 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id):
         ids = torch.tensor(s["ids"])
         at = int((ids == IMAGE_TOKEN).nonzero()[0])
         before, after = ids[:at], ids[at + 1 :]
-        rows.append(torch.cat([embed[before], tokens, embed[after]], 0))
+        after_rows = embed[after]
+        if "box" in s:
+            # The region row replaces the <bbox> embedding (glamm splices it at the official default id 32002).
+            box = torch.tensor(s["box"], dtype=torch.float32) / torch.tensor([w, h, w, h], dtype=torch.float32)
+            feats, _, _ = region_features(p, cfg, states, box[None])
+            after_rows = torch.where((after == bbox_id)[:, None], feats[0], after_rows)
+        rows.append(torch.cat([embed[before], tokens, after_rows], 0))
         shift = tokens.shape[0] - 1
         full = torch.cat([before, torch.full((tokens.shape[0],), -100), after])
         target = torch.full_like(full, -100)
@@ -111,8 +118,9 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id):
     for i, r in enumerate(rows):
         batch[i, : r.shape[0]], mask[i, : r.shape[0]], label[i, : r.shape[0]] = r, 1, targets[i]
     hidden = llama_hidden(p, cfg, batch, mask)
-    logits = F.linear(hidden[:, :-1], p["lm_head.weight"])
-    lm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), label[:, 1:].reshape(-1), ignore_index=-100)
+    supervised = label[:, 1:] != -100
+    logits = F.linear(hidden[:, :-1][supervised], p["lm_head.weight"])
+    lm = F.cross_entropy(logits, label[:, 1:][supervised])
     seg_hidden = torch.stack([hidden[i, pos] for i, positions in enumerate(segs) for pos in positions])
     objects = [o for objs in seg_objects for o in objs]
     sam_cfg = cfg["oracle_sam_config"]
@@ -156,7 +164,7 @@ def main():
     for step in range(args.steps):
         if step % len(order) == 0:
             random.shuffle(order)
-        lm, mk = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scenes[order[step % len(order)]], added["[SEG]"])
+        lm, mk = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scenes[order[step % len(order)]], added["[SEG]"], added["<bbox>"])
         opt.zero_grad()
         (lm + mk).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
