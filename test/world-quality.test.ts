@@ -76,3 +76,23 @@ describe("demo quality tally", () => {
     expect(goals).toMatchObject({ gcgPhrasePrecision: false, gcgPhraseRecall: false, regionAccuracy: false, gcgSecondsPerImage: false });
   });
 });
+
+describe("attend point accuracy", () => {
+  test("a point counts when it lies on the object its phrase names; the attend goal is judged only when measured", () => {
+    const scene = sceneWith(2);
+    const { masks, boxes } = renderScene(scene);
+    const [a, b] = scene.objects;
+    const centre = (k: number): [number, number] => [Math.floor(scene.objects[k].cx), Math.floor(scene.objects[k].cy)];
+    const tally = new QualityTally();
+    expect(checkGoals(tally.report()).some((g) => g.goal === "attendPointInside")).toBe(false);
+    // a's phrase at a's centre (right), b's phrase at a's centre (wrong object), a phrase naming nothing (wrong).
+    tally.addAttend(scene, masks, [{ phrase: `the ${phraseOf(a)}`, point: centre(0) }, { phrase: phraseOf(b), point: centre(0) }, { phrase: "shape", point: centre(1) }], false);
+    tally.addAttend(scene, masks, [{ phrase: phraseOf(b), point: [boxes[1][0] + 0.5 * (boxes[1][2] - boxes[1][0]), boxes[1][1] + 0.5 * (boxes[1][3] - boxes[1][1])] }], true);
+    const report = tally.report();
+    expect(report.attendPhrases).toBe(3);
+    expect(report.attendPointInside).toBeCloseTo(1 / 3);
+    // The centre of a box is on the shape for every shape of the world (circle, square, triangle, star).
+    expect(report.attendPointInsideRemoveCorner).toBe(1);
+    expect(checkGoals(report).find((g) => g.goal === "attendPointInside")?.met).toBe(false);
+  });
+});

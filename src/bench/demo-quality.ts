@@ -2,7 +2,8 @@
  * `demo-quality`: the demo model's quality goals (issue #17) on held-out scenes of the shape world: GCG phrase
  * precision/recall and mask IoU, referring segmentation IoU (and absent objects), region captions, GCG time per image.
  * Params: model=DIR (a checkpoint folder; default the built-in demo), scenes=200, seed=2 (training uses seed 1),
- * precision (default: the device's default, as the commands use).
+ * precision (default: the device's default, as the commands use); llava=DIR and sam=FILE add the attend backend's
+ * point accuracy (with and without --remove-corner).
  */
 import { choosePrecision, type Precision } from "../pipeline/convert.ts";
 import { GlammModel } from "../pipeline/glamm-model.ts";
@@ -12,6 +13,8 @@ import { ImageSession, runTask } from "../pipeline/tasks.ts";
 import { renderScene } from "../world/raster.ts";
 import { checkGoals, QualityTally, type QualityReport } from "../world/quality.ts";
 import { COLOURS, generateScene, phraseOf, sceneSeed, SHAPES } from "../world/scene.ts";
+import { AttendModel } from "../pipeline/attend/session.ts";
+import { ATTEND_QUESTION } from "../pipeline/attend/task.ts";
 import type { Benchmark } from "./runner.ts";
 
 const MAX_TOKENS = 64;
@@ -28,6 +31,7 @@ export const demoQualityBenchmark: Benchmark = {
     const precision = choosePrecision((params.precision as Precision | undefined) ?? "auto", device);
     const model = await GlammModel.load(resolved.sources, { precision, device, cache: false });
     const info = { id: resolved.id, revision: resolved.revision, precision };
+    const attend = params.llava && params.sam ? await AttendModel.load({ model: params.llava, sam: params.sam, device, precision }) : undefined;
     const settings = { maxTokens: MAX_TOKENS };
     let report: QualityReport | undefined;
     return {
@@ -50,6 +54,13 @@ export const demoQualityBenchmark: Benchmark = {
           const absent = COLOURS.flatMap((c) => SHAPES.map((s) => `${c} ${s}`)).filter((p) => !present.has(p));
           const seg = await runTask(session, { task: "segment", expressions: [`the ${absent[i % absent.length]}`] }, settings, info);
           tally.addSegment(null, seg.segments[0]?.mask);
+          if (attend) {
+            const opened = await attend.openImage(image);
+            for (const removeCorner of [false, true]) {
+              const run = await opened.ask({ question: ATTEND_QUESTION, maxTokens: MAX_TOKENS, removeCorner });
+              tally.addAttend(scene, masks, run.phrases, removeCorner);
+            }
+          }
         }
         report = tally.report();
       },
@@ -58,7 +69,10 @@ export const demoQualityBenchmark: Benchmark = {
         const goals = Object.fromEntries(checkGoals(report).map((g) => [`goal ${g.goal} met`, g.met]));
         return { ...report, ...goals };
       },
-      dispose: () => model.release(),
+      dispose: async () => {
+        await model.release();
+        await attend?.release();
+      },
       unit: { name: "scenes", perRun: count },
     };
   },

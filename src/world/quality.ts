@@ -1,4 +1,4 @@
-import { maskIoU, matchPhrases, parsePhrase, statedRelations } from "./check.ts";
+import { maskIoU, matchPhrases, objectOfPhrase, parsePhrase, statedRelations } from "./check.ts";
 import type { PixelBox } from "./relations.ts";
 import type { Scene } from "./scene.ts";
 
@@ -10,6 +10,8 @@ export const QUALITY_GOALS = {
   segmentIoU: 0.85,
   regionAccuracy: 0.95,
   gcgSecondsPerImage: 1,
+  /** Attend backend: share of its caption's phrases whose SAM point falls inside the object the phrase names. */
+  attendPointInside: 0.6,
 } as const;
 
 /** What a model said about one scene, in the terms the checks need. */
@@ -31,6 +33,10 @@ export interface QualityReport {
   absentMeanCoverage: number;
   regionAccuracy: number;
   gcgSecondsPerImage: number;
+  /** Attend backend (0 phrases = not measured), without and with --remove-corner. */
+  attendPhrases: number;
+  attendPointInside: number;
+  attendPointInsideRemoveCorner: number;
 }
 
 const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0);
@@ -49,6 +55,7 @@ export class QualityTally {
   private absent: number[] = [];
   private regions = { asked: 0, right: 0 };
   private gcgSeconds: number[] = [];
+  private attend = { phrases: 0, inside: 0, phrasesRemoveCorner: 0, insideRemoveCorner: 0 };
 
   addGcg(scene: Scene, masks: readonly Uint8Array[], boxes: readonly PixelBox[], output: GcgOutput, seconds: number): void {
     this.scenes++;
@@ -77,6 +84,22 @@ export class QualityTally {
     if (named && named.colour === o.colour && named.shape === o.shape) this.regions.right++;
   }
 
+  /** Attend-and-segment points: a phrase counts as right when it names an object of the scene and its point is on it. */
+  addAttend(scene: Scene, masks: readonly Uint8Array[], phrases: readonly { phrase: string; point: [number, number] }[], removeCorner: boolean): void {
+    for (const { phrase, point } of phrases) {
+      const object = objectOfPhrase(scene, phrase);
+      const [x, y] = point.map(Math.floor);
+      const inside = object >= 0 && x >= 0 && y >= 0 && x < scene.width && y < scene.height && masks[object][y * scene.width + x] === 1;
+      if (removeCorner) {
+        this.attend.phrasesRemoveCorner++;
+        this.attend.insideRemoveCorner += Number(inside);
+      } else {
+        this.attend.phrases++;
+        this.attend.inside += Number(inside);
+      }
+    }
+  }
+
   report(): QualityReport {
     return {
       scenes: this.scenes,
@@ -90,13 +113,17 @@ export class QualityTally {
       absentMeanCoverage: mean(this.absent),
       regionAccuracy: this.regions.asked ? this.regions.right / this.regions.asked : 0,
       gcgSecondsPerImage: median(this.gcgSeconds),
+      attendPhrases: this.attend.phrases,
+      attendPointInside: this.attend.phrases ? this.attend.inside / this.attend.phrases : 0,
+      attendPointInsideRemoveCorner: this.attend.phrasesRemoveCorner ? this.attend.insideRemoveCorner / this.attend.phrasesRemoveCorner : 0,
     };
   }
 }
 
-/** Each goal with the measured figure and whether it is met. */
+/** Each goal with the measured figure and whether it is met (the attend goal only when the attend backend was run). */
 export function checkGoals(report: QualityReport): { goal: keyof typeof QUALITY_GOALS; target: number; value: number; met: boolean }[] {
-  return (Object.keys(QUALITY_GOALS) as (keyof typeof QUALITY_GOALS)[]).map((goal) => {
+  const goals = (Object.keys(QUALITY_GOALS) as (keyof typeof QUALITY_GOALS)[]).filter((g) => g !== "attendPointInside" || report.attendPhrases > 0);
+  return goals.map((goal) => {
     const target = QUALITY_GOALS[goal];
     const value = report[goal];
     return { goal, target, value, met: goal === "gcgSecondsPerImage" ? value <= target : value >= target };
