@@ -186,7 +186,8 @@ function tinyVocabulary(size: number, words: readonly string[]): Piece[] {
   return pieces;
 }
 
-function tokenizerFiles(dir: string, vocab: number, words: readonly string[]): void {
+/** Writes the tokenizer files of a project-generated checkpoint (tokenizer.model, added tokens, configs) into `dir`. */
+export function writeTokenizerFiles(dir: string, vocab: number, words: readonly string[] = defaultWords): void {
   writeFileSync(join(dir, "tokenizer.model"), encodeBpeModelProto(tinyVocabulary(vocab, words)));
   writeFileSync(join(dir, "added_tokens.json"), JSON.stringify(Object.fromEntries(addedTokens.map((t, i) => [t, vocab + i])), null, 2));
   const special = (content: string) => ({ content, lstrip: false, normalized: true, rstrip: false, single_word: false });
@@ -293,7 +294,7 @@ export function writeTinyCheckpoint(dir: string, seed = 0, sizes: TinySizes = de
   mkdirSync(clip, { recursive: true });
   writeFileSync(join(glamm, "config.json"), JSON.stringify(glammConfig(sizes, "clip"), null, 2));
   writeFileSync(join(glamm, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0 }, null, 2));
-  tokenizerFiles(glamm, sizes.vocab, words);
+  writeTokenizerFiles(glamm, sizes.vocab, words);
   writeSafetensors(join(glamm, "model.safetensors"), tensors(glammCheckpointShapes(sizes), seed));
   writeFileSync(join(clip, "config.json"), JSON.stringify(clipConfig(sizes), null, 2));
   writeFileSync(join(clip, "preprocessor_config.json"), JSON.stringify(clipPreprocessor(sizes.clip.image), null, 2));
