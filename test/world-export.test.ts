@@ -33,7 +33,7 @@ describe("training samples", () => {
     for (const scene of scenes) {
       const { boxes } = renderScene(scene);
       const samples = sceneSamples(tokenizer, scene, boxes, seededRandom(1));
-      const tasks = new Set(samples.map((s) => s.task));
+      const tasks = new Set<string>(samples.map((s) => s.task));
       expect([...tasks].sort()).toEqual(["caption", "gcg", "llava", "region", "segment", ...(tasks.has("ground") ? ["ground"] : [])].sort());
       for (const s of samples) {
         expect(s.ids.at(-1)).toBe(tokenizer.eosTokenId!);
