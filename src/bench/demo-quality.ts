@@ -23,6 +23,8 @@ export const demoQualityBenchmark: Benchmark = {
   name: "demo-quality",
   description: "demo model quality on held-out shape scenes: GCG, segment, region (params model=DIR scenes=200 seed=2)",
   runs: { warmup: 0, repeat: 1 },
+  // Minutes long: a plain `glamm bench` leaves it out unless model= is given; named, it runs on the demo by default.
+  requiredParams: ["model"],
   async prepare({ device, params }) {
     const count = Number(params.scenes ?? 200);
     const setSeed = Number(params.seed ?? 2);
