@@ -91,6 +91,8 @@ describe("attend point accuracy", () => {
     const report = tally.report();
     expect(report.attendPhrases).toBe(3);
     expect(report.attendPointInside).toBeCloseTo(1 / 3);
+    expect(report.attendNamedPhrases).toBe(2);
+    expect(report.attendPointInsideNamed).toBeCloseTo(1 / 2);
     // The centre of a box is on the shape for every shape of the world (circle, square, triangle, star).
     expect(report.attendPointInsideRemoveCorner).toBe(1);
     expect(checkGoals(report).find((g) => g.goal === "attendPointInside")?.met).toBe(false);

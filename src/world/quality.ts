@@ -37,6 +37,10 @@ export interface QualityReport {
   attendPhrases: number;
   attendPointInside: number;
   attendPointInsideRemoveCorner: number;
+  /** The same over only the phrases that name an object of the scene (grounding apart from caption errors). */
+  attendNamedPhrases: number;
+  attendPointInsideNamed: number;
+  attendPointInsideNamedRemoveCorner: number;
 }
 
 const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0);
@@ -55,7 +59,7 @@ export class QualityTally {
   private absent: number[] = [];
   private regions = { asked: 0, right: 0 };
   private gcgSeconds: number[] = [];
-  private attend = { phrases: 0, inside: 0, phrasesRemoveCorner: 0, insideRemoveCorner: 0 };
+  private attend = { phrases: 0, inside: 0, named: 0, phrasesRemoveCorner: 0, insideRemoveCorner: 0, namedRemoveCorner: 0 };
 
   addGcg(scene: Scene, masks: readonly Uint8Array[], boxes: readonly PixelBox[], output: GcgOutput, seconds: number): void {
     this.scenes++;
@@ -92,9 +96,11 @@ export class QualityTally {
       const inside = object >= 0 && x >= 0 && y >= 0 && x < scene.width && y < scene.height && masks[object][y * scene.width + x] === 1;
       if (removeCorner) {
         this.attend.phrasesRemoveCorner++;
+        this.attend.namedRemoveCorner += Number(object >= 0);
         this.attend.insideRemoveCorner += Number(inside);
       } else {
         this.attend.phrases++;
+        this.attend.named += Number(object >= 0);
         this.attend.inside += Number(inside);
       }
     }
@@ -116,6 +122,9 @@ export class QualityTally {
       attendPhrases: this.attend.phrases,
       attendPointInside: this.attend.phrases ? this.attend.inside / this.attend.phrases : 0,
       attendPointInsideRemoveCorner: this.attend.phrasesRemoveCorner ? this.attend.insideRemoveCorner / this.attend.phrasesRemoveCorner : 0,
+      attendNamedPhrases: this.attend.named,
+      attendPointInsideNamed: this.attend.named ? this.attend.inside / this.attend.named : 0,
+      attendPointInsideNamedRemoveCorner: this.attend.namedRemoveCorner ? this.attend.insideRemoveCorner / this.attend.namedRemoveCorner : 0,
     };
   }
 }
