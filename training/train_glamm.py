@@ -90,6 +90,13 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
     w, h = image.size
     samples = [s for s in scene["samples"] if s["task"] in TASKS]
     embed = p["model.embed_tokens.weight"]
+    # One region-encoder pass for all boxes of the scene (its fused pyramid depends only on the image).
+    boxed = [s for s in samples if "box" in s]
+    region_rows = {}
+    if boxed:
+        boxes = torch.tensor([s["box"] for s in boxed], dtype=torch.float32) / torch.tensor([w, h, w, h], dtype=torch.float32)
+        feats, _, _ = region_features(p, cfg, states, boxes)
+        region_rows = {id(s): feats[i] for i, s in enumerate(boxed)}
     rows, targets, segs, seg_objects = [], [], [], []
     for s in samples:
         ids = torch.tensor(s["ids"])
@@ -98,9 +105,7 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
         after_rows = embed[after]
         if "box" in s:
             # The region row replaces the <bbox> embedding (glamm splices it at the official default id 32002).
-            box = torch.tensor(s["box"], dtype=torch.float32) / torch.tensor([w, h, w, h], dtype=torch.float32)
-            feats, _, _ = region_features(p, cfg, states, box[None])
-            after_rows = torch.where((after == bbox_id)[:, None], feats[0], after_rows)
+            after_rows = torch.where((after == bbox_id)[:, None], region_rows[id(s)], after_rows)
         rows.append(torch.cat([embed[before], tokens, after_rows], 0))
         shift = tokens.shape[0] - 1
         full = torch.cat([before, torch.full((tokens.shape[0],), -100), after])
