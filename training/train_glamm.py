@@ -126,6 +126,7 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
     supervised = label[:, 1:] != -100
     logits = F.linear(hidden[:, :-1][supervised], p["lm_head.weight"])
     lm = F.cross_entropy(logits, label[:, 1:][supervised])
+    accuracy = (logits.argmax(-1) == label[:, 1:][supervised]).float().mean().item()
     seg_hidden = torch.stack([hidden[i, pos] for i, positions in enumerate(segs) for pos in positions])
     objects = [o for objs in seg_objects for o in objs]
     sam_cfg = cfg["oracle_sam_config"]
@@ -133,7 +134,7 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
     emb = sam_image_embeddings(p, sam_cfg, sam_pixels(image, side))
     low, _ = mask_decoder(p, sam_cfg, emb, dense_pe(p, emb.shape[-1]), seg_prompts(p, seg_hidden))
     target = low_res_targets(labels, len(scene["objects"]), low.shape[-1], side)[objects]
-    return lm, mask_loss(low[:, 0], target)
+    return lm, mask_loss(low[:, 0], target), accuracy
 
 
 def main():
@@ -170,13 +171,13 @@ def main():
     for step in range(args.steps):
         if step % len(order) == 0:
             random.shuffle(order)
-        lm, mk = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scenes[order[step % len(order)]], added["[SEG]"], added["<bbox>"])
+        lm, mk, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scenes[order[step % len(order)]], added["[SEG]"], added["<bbox>"])
         opt.zero_grad()
         (lm + mk).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        entry = {"step": step, "lm": round(lm.item(), 4), "mask": round(mk.item(), 4), "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1)}
+        entry = {"step": step, "lm": round(lm.item(), 4), "mask": round(mk.item(), 4), "token_acc": round(accuracy, 4), "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1)}
         log.write(json.dumps(entry) + "\n")
         log.flush()
         if step % 10 == 0:
