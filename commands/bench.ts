@@ -29,8 +29,8 @@ export default class BenchCommand extends Command {
 
   names = Option.Rest();
   list = Option.Boolean("--list", false, { description: "list the benchmarks and exit" });
-  repeat = Option.String("--repeat", "5", { description: "timed runs per benchmark" });
-  warmup = Option.String("--warmup", "1", { description: "untimed runs first" });
+  repeat = Option.String("--repeat", { description: "timed runs per benchmark (default 5, or the benchmark's own)" });
+  warmup = Option.String("--warmup", { description: "untimed runs first (default 1, or the benchmark's own)" });
   device = Option.String("--device", "auto", { description: "auto, cpu or cuda" });
   param = Option.Array("--param", [], { description: "KEY=VALUE passed to the benchmarks (e.g. size=2048)" });
   json = Option.Boolean("--json", false, { description: "print results as JSON" });
@@ -48,17 +48,24 @@ export default class BenchCommand extends Command {
     const params = parseParams(this.param);
     const runnable = (b: (typeof benchmarks)[number]) => (b.requiredParams ?? []).every((p) => p in params);
     const chosen = this.names.length ? benchmarks.filter((b) => this.names.includes(b.name)) : benchmarks.filter(runnable);
-    const repeat = Number(this.repeat);
-    const warmup = Number(this.warmup);
-    if (!(Number.isInteger(repeat) && repeat > 0 && Number.isInteger(warmup) && warmup >= 0)) {
-      throw usageError("--repeat must be a positive integer and --warmup a non-negative integer");
-    }
+    const counts = (bench: (typeof benchmarks)[number]) => {
+      const repeat = Number(this.repeat ?? bench.runs?.repeat ?? 5);
+      const warmup = Number(this.warmup ?? bench.runs?.warmup ?? 1);
+      if (!(Number.isInteger(repeat) && repeat > 0 && Number.isInteger(warmup) && warmup >= 0)) {
+        throw usageError("--repeat must be a positive integer and --warmup a non-negative integer");
+      }
+      return { repeat, warmup };
+    };
+    for (const bench of chosen) counts(bench);
     const options = { device: parseDevice(this.device), params };
     const results: BenchResult[] = [];
     for (const bench of chosen) {
-      const result = await runBenchmark(bench, options, { warmup, repeat });
+      const result = await runBenchmark(bench, options, counts(bench));
       results.push(result);
-      if (!this.json) this.context.stdout.write(`${row(result)}\n`);
+      if (!this.json) {
+        this.context.stdout.write(`${row(result)}\n`);
+        for (const [key, value] of Object.entries(result.metrics ?? {})) this.context.stdout.write(`  ${key.padEnd(28)} ${typeof value === "number" ? +value.toFixed(4) : value}\n`);
+      }
     }
     if (this.json) this.context.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     return 0;

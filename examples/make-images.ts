@@ -1,6 +1,8 @@
 // Draws the example images (committed as PNGs): simple scenes, so they are ours to ship.
 // Run with `bun examples/make-images.ts` from the repository root.
 import sharp from "sharp";
+import { renderScene } from "../src/world/raster.ts";
+import { generateScene, sceneSeed } from "../src/world/scene.ts";
 
 const scenes: Record<string, string> = {
   shapes: `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480">
@@ -23,5 +25,17 @@ const scenes: Record<string, string> = {
 
 for (const [name, svg] of Object.entries(scenes)) {
   await sharp(Buffer.from(svg)).png({ compressionLevel: 9 }).toFile(`examples/images/${name}.png`);
+  console.log(`examples/images/${name}.png`);
+}
+
+// Scenes of the demo model's world (src/world), from their own set seed (training uses 1, demo-quality 2, tests 3).
+// The first scenes of the set with 4, 3 and 2 objects.
+const counts = [4, 3, 2];
+for (let index = 0, made = 0; made < counts.length; index++) {
+  const scene = generateScene(sceneSeed(4, index));
+  if (scene.objects.length !== counts[made]) continue;
+  const name = `world-${++made}`;
+  const { image } = renderScene(scene);
+  await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).png({ compressionLevel: 9 }).toFile(`examples/images/${name}.png`);
   console.log(`examples/images/${name}.png`);
 }

@@ -81,3 +81,14 @@ test("CLIP config: int sizes accepted, unsupported resample refused as a model e
   expect(() => parseClipPreprocessConfig({ resample: 1 }, "cfg")).toThrow("unsupported \"resample\" 1");
   expect(() => parseClipPreprocessConfig({ image_mean: [0.5] }, "cfg")).toThrow("invalid \"image_mean\"");
 });
+
+test("CLIP config: size {height, width} resizes to exactly that size, aspect not kept (transformers semantics)", () => {
+  const config = parseClipPreprocessConfig({ size: { height: 3, width: 5 }, do_center_crop: false, do_normalize: false }, "cfg");
+  expect(config.exactSize).toEqual([3, 5]);
+  // A flat 7x2 image stays flat whatever the filter; only the plane size tells the resize target.
+  const flat = rgbImage(7, 2, new Uint8Array(7 * 2 * 3).fill(51));
+  const out = preprocessClip(flat, config);
+  expect(out.pixelValues.dims).toEqual([1, 3, 3, 5]);
+  for (const v of out.pixelValues.data) expect(v).toBeCloseTo(51 / 255, 6);
+  expect(() => parseClipPreprocessConfig({ size: { height: 0, width: 5 } }, "cfg")).toThrow("invalid \"size\"");
+});

@@ -1,6 +1,7 @@
 import type { Benchmark } from "./runner.ts";
 import { attendBenchmarks } from "./attend.ts";
 import { clipBenchmark, regionEncoderBenchmark } from "./clip.ts";
+import { demoQualityBenchmark } from "./demo-quality.ts";
 import { difflmmBenchmarks } from "./difflmm.ts";
 import { evalGcgBenchmark } from "./eval.ts";
 import { llamaBenchmarks } from "./llama.ts";
@@ -9,4 +10,4 @@ import { samBenchmarks } from "./sam.ts";
 import { weightsReadBenchmark } from "./weights-read.ts";
 
 /** Every named benchmark `glamm bench` knows; later blocks add theirs here. */
-export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark, ...llamaBenchmarks, ...samBenchmarks, clipBenchmark, regionEncoderBenchmark, ...attendBenchmarks, ...difflmmBenchmarks];
+export const benchmarks: Benchmark[] = [onnxMatmulBenchmark, weightsReadBenchmark, evalGcgBenchmark, ...llamaBenchmarks, ...samBenchmarks, clipBenchmark, regionEncoderBenchmark, ...attendBenchmarks, ...difflmmBenchmarks, demoQualityBenchmark];

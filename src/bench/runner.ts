@@ -4,6 +4,8 @@ export interface Benchmark {
   description: string;
   /** Params without which it cannot run; `glamm bench` with no names skips it when they are not given. */
   requiredParams?: string[];
+  /** Warm-up and timed runs when the command line does not say (a quality measurement runs once). */
+  runs?: { warmup: number; repeat: number };
   prepare(options: BenchOptions): Promise<PreparedBenchmark>;
 }
 
@@ -12,6 +14,8 @@ export interface PreparedBenchmark {
   dispose?(): Promise<void>;
   /** Work done by one run, for a rate such as tokens/s or MB/s. */
   unit?: { name: string; perRun: number };
+  /** Figures measured by the last run besides its time (e.g. quality scores). */
+  metrics?(): Record<string, number | boolean>;
 }
 
 export interface BenchOptions {
@@ -28,6 +32,7 @@ export interface BenchResult {
   maxMs: number;
   rate?: { unit: string; median: number };
   peakRssMiB: number;
+  metrics?: Record<string, number | boolean>;
 }
 
 const median = (values: number[]): number => {
@@ -63,6 +68,7 @@ export async function runBenchmark(
       maxMs: Math.max(...times),
       ...(prepared.unit ? { rate: { unit: `${prepared.unit.name}/s`, median: prepared.unit.perRun / (medianMs / 1000) } } : {}),
       peakRssMiB: peakRssMiB(),
+      ...(prepared.metrics ? { metrics: prepared.metrics() } : {}),
     };
   } finally {
     await prepared.dispose?.();

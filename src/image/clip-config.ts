@@ -6,7 +6,9 @@ import type { ResampleFilter } from "./resample.ts";
 /** The CLIPImageProcessor settings (transformers 4.30 semantics) that GLaMM's global image encoder uses. */
 export interface ClipPreprocessConfig {
   doResize: boolean;
+  /** Resize target: the shortest side (aspect kept), or with `size: {height, width}` an exact (h, w) (aspect not kept). */
   shortestEdge: number;
+  exactSize: [number, number] | null;
   resample: ResampleFilter;
   doCenterCrop: boolean;
   cropHeight: number;
@@ -45,7 +47,9 @@ function sizeField(json: Json, key: string, source: string): Json | number | und
 
 export function parseClipPreprocessConfig(json: Json, source: string): ClipPreprocessConfig {
   const size = sizeField(json, "size", source) ?? 224;
-  const shortestEdge = typeof size === "number" ? size : size.shortest_edge;
+  const exact = typeof size === "object" && size.shortest_edge === undefined && size.height !== undefined && size.width !== undefined;
+  const shortestEdge = typeof size === "number" ? size : exact ? Math.min(size.height as number, size.width as number) : size.shortest_edge;
+  if (exact && !(isPositiveInt(size.height) && isPositiveInt(size.width))) throw modelError(`${source}: invalid "size": ${JSON.stringify(size)}`);
   const crop = sizeField(json, "crop_size", source) ?? 224;
   const [cropHeight, cropWidth] = typeof crop === "number" ? [crop, crop] : [crop.height, crop.width];
   for (const [name, v] of [["size.shortest_edge", shortestEdge], ["crop_size", cropHeight], ["crop_size", cropWidth]]) {
@@ -57,6 +61,7 @@ export function parseClipPreprocessConfig(json: Json, source: string): ClipPrepr
   return {
     doResize: field(json, "do_resize", true, isBool, source),
     shortestEdge: shortestEdge as number,
+    exactSize: exact ? [(size as Json).height as number, (size as Json).width as number] : null,
     resample,
     doCenterCrop: field(json, "do_center_crop", true, isBool, source),
     cropHeight: cropHeight as number,

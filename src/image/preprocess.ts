@@ -61,12 +61,14 @@ function normalizedPlanes(
 }
 
 /**
- * CLIPImageProcessor.preprocess (transformers 4.30) on an RGB uint8 image: Pillow resize of the shortest side, centre
+ * CLIPImageProcessor.preprocess (transformers 4.30) on an RGB uint8 image: Pillow resize of the shortest side (or to
+ * the exact size when the config's size is {height, width}), centre
  * crop (offsets floor((size - crop) / 2), zero padding where the image is smaller), rescale, normalise. Only the
  * cropped part of the resized image is computed.
  */
 export function preprocessClip(image: RgbImage, config: ClipPreprocessConfig): ClipInput {
-  const [h, w] = config.doResize ? shortestEdgeSize(image.height, image.width, config.shortestEdge) : [image.height, image.width];
+  const target = config.exactSize ?? shortestEdgeSize(image.height, image.width, config.shortestEdge);
+  const [h, w] = config.doResize ? target : [image.height, image.width];
   const [cropH, cropW] = config.doCenterCrop ? [config.cropHeight, config.cropWidth] : [h, w];
   const top = Math.floor((h - cropH) / 2);
   const left = Math.floor((w - cropW) / 2);

@@ -165,15 +165,19 @@ function tensors(shapes: Shapes, seed: number): TensorToWrite[] {
   });
 }
 
-/** A BPE vocabulary: specials, the 256 byte pieces, then word pieces until `size` (scores rank merges). */
-function tinyVocabulary(size: number): Piece[] {
+const defaultWords = "the a of and in on is with to at man woman red blue green white black dog cat kite car tree sky grass person shirt holding next".split(" ");
+
+/**
+ * A BPE vocabulary: specials, the 256 byte pieces, then pieces that build each word (every prefix, so the merges
+ * reach the whole word) until `size` (scores rank merges).
+ */
+function tinyVocabulary(size: number, words: readonly string[]): Piece[] {
   const pieces: Piece[] = [
     { piece: "<unk>", score: 0, type: PieceType.unknown },
     { piece: "<s>", score: 0, type: PieceType.control },
     { piece: "</s>", score: 0, type: PieceType.control },
   ];
   for (let b = 0; b < 256; b++) pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, score: 0, type: PieceType.byte });
-  const words = "the a of and in on is with to at man woman red blue green white black dog cat kite car tree sky grass person shirt holding next".split(" ");
   const normal: string[] = ["\u2581", ..."abcdefghijklmnopqrstuvwxyz,.".split("")];
   for (const word of words) for (let end = 1; end <= word.length; end++) normal.push(`\u2581${word.slice(0, end)}`);
   const unique = [...new Set(normal)];
@@ -182,8 +186,9 @@ function tinyVocabulary(size: number): Piece[] {
   return pieces;
 }
 
-function tokenizerFiles(dir: string, vocab: number): void {
-  writeFileSync(join(dir, "tokenizer.model"), encodeBpeModelProto(tinyVocabulary(vocab)));
+/** Writes the tokenizer files of a project-generated checkpoint (tokenizer.model, added tokens, configs) into `dir`. */
+export function writeTokenizerFiles(dir: string, vocab: number, words: readonly string[] = defaultWords): void {
+  writeFileSync(join(dir, "tokenizer.model"), encodeBpeModelProto(tinyVocabulary(vocab, words)));
   writeFileSync(join(dir, "added_tokens.json"), JSON.stringify(Object.fromEntries(addedTokens.map((t, i) => [t, vocab + i])), null, 2));
   const special = (content: string) => ({ content, lstrip: false, normalized: true, rstrip: false, single_word: false });
   writeFileSync(join(dir, "special_tokens_map.json"), JSON.stringify({ bos_token: special("<s>"), eos_token: special("</s>"), pad_token: "<unk>", unk_token: special("<unk>") }, null, 2));
@@ -282,14 +287,14 @@ const clipPreprocessor = (size: number) => ({
  * tokenizer files) and `clip/` (Hugging Face CLIP layout), so it goes through exactly the conversion real weights do.
  * Like the oracle's, the config names its vision tower by a path relative to `dir`.
  */
-export function writeTinyCheckpoint(dir: string, seed = 0, sizes: TinySizes = defaultTinySizes): { glamm: string; clip: string } {
+export function writeTinyCheckpoint(dir: string, seed = 0, sizes: TinySizes = defaultTinySizes, words: readonly string[] = defaultWords): { glamm: string; clip: string } {
   const glamm = join(dir, "glamm");
   const clip = join(dir, "clip");
   mkdirSync(glamm, { recursive: true });
   mkdirSync(clip, { recursive: true });
   writeFileSync(join(glamm, "config.json"), JSON.stringify(glammConfig(sizes, "clip"), null, 2));
   writeFileSync(join(glamm, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 0 }, null, 2));
-  tokenizerFiles(glamm, sizes.vocab);
+  writeTokenizerFiles(glamm, sizes.vocab, words);
   writeSafetensors(join(glamm, "model.safetensors"), tensors(glammCheckpointShapes(sizes), seed));
   writeFileSync(join(clip, "config.json"), JSON.stringify(clipConfig(sizes), null, 2));
   writeFileSync(join(clip, "preprocessor_config.json"), JSON.stringify(clipPreprocessor(sizes.clip.image), null, 2));

@@ -14,6 +14,10 @@ const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory()
 /** The built-in demo: a random-weight checkpoint written by glamm itself, so every command runs without a download. */
 export const DEMO_MODEL = "demo";
 
+/** How results name the built-in demo; it says "random weights" until a trained demo (training/README.md) is embedded. */
+export const DEMO_MODEL_ID = "glamm-demo (random weights)";
+export const demoIsTrained = (): boolean => !DEMO_MODEL_ID.includes("random weights");
+
 function demoSources(): GlammSources {
   const dir = join(glammHome(), "demo");
   if (!existsSync(join(dir, "glamm", "model.safetensors"))) {
@@ -65,7 +69,7 @@ function unknownModelMessage(model: string): string {
   return `model ${model} is not installed and is not a folder (\`glamm models\` lists the known models; --model demo runs the built-in demo)`;
 }
 
-const demoModel = (): ResolvedModel => ({ sources: demoSources(), id: "glamm-demo (random weights)", revision: "seed-0" });
+const demoModel = (): ResolvedModel => ({ sources: demoSources(), id: DEMO_MODEL_ID, revision: "seed-0" });
 
 /**
  * What `--model` names: a checkpoint folder in the official layout, an installed model (manifest name or Hub repo id),

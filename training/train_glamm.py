@@ -1,0 +1,199 @@
+"""Trains the demo GLaMM on the shape world (see training/README.md). CPU, one thread, seeded.
+
+python3 training/train_glamm.py --init DIR --data DIR --out DIR [--steps N] [--lr LR] [--seed S]
+DIR layouts: --init and --out hold glamm/ + clip/ in the official layout (training/init-checkpoint.ts writes --init);
+--data is training/export-dataset.ts's output.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from checkpoint import read_json, read_safetensors, write_safetensors
+from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, sam_image_embeddings, seg_prompts
+
+IMAGE_TOKEN = -200
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+SAM_MEAN, SAM_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+TASKS = ("gcg", "caption", "segment", "region", "ground")  # "llava" samples train the attend backend's model
+
+
+def clip_pixels(image, pre):
+    """CLIPImageProcessor: shortest side to size (or exactly {height, width}), centre crop when asked, normalise."""
+    size = pre["size"]
+    w, h = image.size
+    if "shortest_edge" in size:
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(size["shortest_edge"] * long / short)
+        nw, nh = (size["shortest_edge"], new_long) if w <= h else (new_long, size["shortest_edge"])
+    else:
+        nw, nh = size["width"], size["height"]
+    x = np.asarray(image.resize((nw, nh), Image.BICUBIC), dtype=np.float32)
+    if pre.get("do_center_crop", True):
+        ch, cw = pre["crop_size"]["height"], pre["crop_size"]["width"]
+        top, left = (nh - ch) // 2, (nw - cw) // 2
+        x = x[top : top + ch, left : left + cw]
+    x = x / 255.0
+    x = (x - np.array(CLIP_MEAN, dtype=np.float32)) / np.array(CLIP_STD, dtype=np.float32)
+    return torch.from_numpy(x).permute(2, 0, 1)[None].contiguous()
+
+
+def sam_input_size(p, prefix="model.grounding_encoder.image_encoder"):
+    """SAM's square input side: its position grid times its patch (1024 for the official models)."""
+    return p[f"{prefix}.pos_embed"].shape[1] * p[f"{prefix}.patch_embed.proj.weight"].shape[-1]
+
+
+def sam_resized_size(w, h, side):
+    scale = side / max(w, h)
+    return int(w * scale + 0.5), int(h * scale + 0.5)
+
+
+def sam_pixels(image, side):
+    nw, nh = sam_resized_size(*image.size, side)
+    x = (np.asarray(image.resize((nw, nh), Image.BILINEAR), dtype=np.float32) - SAM_MEAN) / SAM_STD
+    out = np.zeros((side, side, 3), dtype=np.float32)
+    out[:nh, :nw] = x
+    return torch.from_numpy(out).permute(2, 0, 1)[None].contiguous()
+
+
+def low_res_targets(labels, count, low, side):
+    """Each object's mask as SAM's low-res logits see it: resized like the image, padded, area-pooled to low x low."""
+    nw, nh = sam_resized_size(*labels.size, side)
+    lab = np.asarray(labels.resize((nw, nh), Image.NEAREST))
+    full = np.zeros((count, side, side), dtype=np.float32)
+    for k in range(count):
+        full[k, :nh, :nw] = lab == k + 1
+    return F.adaptive_avg_pool2d(torch.from_numpy(full)[:, None], low)[:, 0]
+
+
+def mask_loss(logits, target):
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    prob = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    dice = 1 - (2 * (prob * t).sum(1) + 1) / (prob.sum(1) + t.sum(1) + 1)
+    return bce + dice.mean()
+
+
+def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
+    image = Image.open(os.path.join(data_dir, scene["image"])).convert("RGB")
+    labels = Image.open(os.path.join(data_dir, scene["labels"])).convert("L")
+    tokens, states = image_tokens(p, pc, cfg, clip_cfg, clip_pixels(image, pre))
+    tokens = tokens[0]
+    w, h = image.size
+    samples = [s for s in scene["samples"] if s["task"] in TASKS]
+    embed = p["model.embed_tokens.weight"]
+    # One region-encoder pass for all boxes of the scene (its fused pyramid depends only on the image).
+    boxed = [s for s in samples if "box" in s]
+    region_rows = {}
+    if boxed:
+        boxes = torch.tensor([s["box"] for s in boxed], dtype=torch.float32) / torch.tensor([w, h, w, h], dtype=torch.float32)
+        feats, _, _ = region_features(p, cfg, states, boxes)
+        region_rows = {id(s): feats[i] for i, s in enumerate(boxed)}
+    rows, targets, segs, seg_objects = [], [], [], []
+    for s in samples:
+        ids = torch.tensor(s["ids"])
+        at = int((ids == IMAGE_TOKEN).nonzero()[0])
+        before, after = ids[:at], ids[at + 1 :]
+        after_rows = embed[after]
+        if "box" in s:
+            # The region row replaces the <bbox> embedding (glamm splices it at the official default id 32002).
+            after_rows = torch.where((after == bbox_id)[:, None], region_rows[id(s)], after_rows)
+        rows.append(torch.cat([embed[before], tokens, after_rows], 0))
+        shift = tokens.shape[0] - 1
+        full = torch.cat([before, torch.full((tokens.shape[0],), -100), after])
+        target = torch.full_like(full, -100)
+        if not s.get("masksOnly"):
+            start = s["answerStart"] + shift
+            target[start:] = full[start:]
+        targets.append(target)
+        segs.append([int(i) - 1 for i in (full == seg_id).nonzero()[:, 0]])
+        seg_objects.append(s["seg"])
+    length = max(r.shape[0] for r in rows)
+    batch = torch.zeros(len(rows), length, embed.shape[1])
+    mask = torch.zeros(len(rows), length)
+    label = torch.full((len(rows), length), -100)
+    for i, r in enumerate(rows):
+        batch[i, : r.shape[0]], mask[i, : r.shape[0]], label[i, : r.shape[0]] = r, 1, targets[i]
+    hidden = llama_hidden(p, cfg, batch, mask)
+    supervised = label[:, 1:] != -100
+    logits = F.linear(hidden[:, :-1][supervised], p["lm_head.weight"])
+    lm = F.cross_entropy(logits, label[:, 1:][supervised])
+    accuracy = (logits.argmax(-1) == label[:, 1:][supervised]).float().mean().item()
+    seg_hidden = torch.stack([hidden[i, pos] for i, positions in enumerate(segs) for pos in positions])
+    objects = [o for objs in seg_objects for o in objs]
+    sam_cfg = cfg["oracle_sam_config"]
+    side = sam_input_size(p)
+    emb = sam_image_embeddings(p, sam_cfg, sam_pixels(image, side))
+    low, _ = mask_decoder(p, sam_cfg, emb, dense_pe(p, emb.shape[-1]), seg_prompts(p, seg_hidden))
+    target = low_res_targets(labels, len(scene["objects"]), low.shape[-1], side)[objects]
+    return lm, mask_loss(low[:, 0], target), accuracy
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--init", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    cfg = read_json(os.path.join(args.init, "glamm", "config.json"))
+    clip_cfg = read_json(os.path.join(args.init, "clip", "config.json"))["vision_config"]
+    pre = read_json(os.path.join(args.init, "clip", "preprocessor_config.json"))
+    added = read_json(os.path.join(args.init, "glamm", "added_tokens.json"))
+    p = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "glamm", "model.safetensors")).items()}
+    pc = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "clip", "model.safetensors")).items()}
+    with open(os.path.join(args.data, "scenes.jsonl")) as f:
+        scenes = [json.loads(line) for line in f]
+    params = list(p.values()) + list(pc.values())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    warmup = max(1, min(100, args.steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    os.makedirs(args.out, exist_ok=True)
+    log = open(args.log or os.path.join(args.out, "log.jsonl"), "a")
+    order = list(range(len(scenes)))
+    start, cpu_start = time.time(), time.process_time()
+    for step in range(args.steps):
+        if step % len(order) == 0:
+            random.shuffle(order)
+        lm, mk, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scenes[order[step % len(order)]], added["[SEG]"], added["<bbox>"])
+        opt.zero_grad()
+        (lm + mk).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        entry = {"step": step, "lm": round(lm.item(), 4), "mask": round(mk.item(), 4), "token_acc": round(accuracy, 4), "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1)}
+        log.write(json.dumps(entry) + "\n")
+        log.flush()
+        if step % 10 == 0:
+            print(entry, flush=True)
+        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+            save(args.init, args.out, p, pc)
+
+
+def save(init, out, p, pc):
+    for part, tensors in (("glamm", p), ("clip", pc)):
+        os.makedirs(os.path.join(out, part), exist_ok=True)
+        for name in os.listdir(os.path.join(init, part)):
+            if not name.endswith(".safetensors"):
+                shutil.copy(os.path.join(init, part, name), os.path.join(out, part, name))
+        write_safetensors(os.path.join(out, part, "model.safetensors"), tensors)
+
+
+if __name__ == "__main__":
+    main()
