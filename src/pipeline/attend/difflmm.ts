@@ -75,6 +75,7 @@ function diffLmmPreprocess(resolution: number): ClipPreprocessConfig {
   return {
     doResize: true,
     shortestEdge: resolution,
+    exactSize: null,
     resample: "bicubic",
     doCenterCrop: true,
     cropHeight: resolution,
