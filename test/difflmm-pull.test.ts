@@ -7,6 +7,7 @@ import { findManifest } from "../src/hub/manifests.ts";
 import { pullModel, readInstallRecord } from "../src/hub/store.ts";
 import { openWeights } from "../src/weights/index.ts";
 import { servedCommit, startHubServer, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
+import { glammLines } from "./helpers/expect-error.ts";
 
 // `glamm pull difflmm-7b` from a loopback Hub serving the DiffLMM oracle's tiny checkpoint under the real repo ids
 // and manifest file names, then a task run on the installed name alone.
@@ -81,7 +82,7 @@ describe.skipIf(!present)("glamm pull difflmm-7b (loopback Hub)", () => {
     const out = join(work, "out");
     const args = ["ground", "--backend", "attend", "--model", "difflmm-7b", "--sam", join(root, "sam_tiny.pth"), "--noise", join(root, "refs/noise.npy"), "--text", marked];
     const cli = spawnSync(process.execPath, ["src/main.ts", ...args, "--device", "cpu", "--precision", "fp32", "--out", out, "--json", join(root, "image.png")], { encoding: "utf8", env: { ...process.env, ...env } });
-    expect(cli.stderr.split("\n").filter((l) => l.startsWith("glamm:"))).toEqual([]);
+    expect(glammLines(cli.stderr)).toEqual([]);
     expect(cli.status).toBe(0);
     const doc = JSON.parse(readFileSync(join(out, "image.glamm.json"), "utf8"));
     doc.segments.forEach((s: { point: [number, number] }, i: number) => expect([ref.points[i], ref.runner_up_points[i]]).toContainEqual(s.point));

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import schema from "../src/output/schema.json" with { type: "json" };
 import { buildBinary } from "./helpers/build-binary.ts";
 import { validate } from "./output-schema-validator.ts";
+import { glammLines } from "./helpers/expect-error.ts";
 
 // `--backend attend --model <DiffLMM LoRA folder>` end to end through the compiled binary, on the DiffLMM oracle's
 // checkpoint (official layout: the base LLM, SD and CLIP folders found from the LoRA folder's configs).
@@ -36,7 +37,7 @@ describe.skipIf(!present)("DiffLMM tasks through the binary (oracle checkpoint)"
   };
   const run = (task: string, out: string, extra: string[]): Result => {
     const r = glamm(task, out, extra);
-    expect(r.stderr.split("\n").filter((l) => l.startsWith("glamm:") && !l.startsWith("glamm: outputs in "))).toEqual([]);
+    expect(glammLines(r.stderr)).toEqual([]);
     expect(r.status).toBe(0);
     const doc = JSON.parse(readFileSync(join(work, out, "image.glamm.json"), "utf8"));
     expect(validate(schema, doc)).toEqual([]);

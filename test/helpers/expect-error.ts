@@ -13,3 +13,6 @@ export async function expectGlammError(promise: Promise<unknown>, pattern: RegEx
   if (exitCode !== undefined) expect((error as GlammError).exitCode as number).toBe(exitCode);
   return error as GlammError;
 }
+
+/** glamm's own stderr lines (errors and notices) other than the end-of-run line naming the output folder. */
+export const glammLines = (stderr: string): string[] => stderr.split("\n").filter((l) => l.startsWith("glamm:") && !l.startsWith("glamm: outputs in "));
