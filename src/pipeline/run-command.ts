@@ -152,7 +152,7 @@ async function loadAttend(options: ModelOptions, sam: string | undefined): Promi
   const samPath = resolveSam(sam);
   const progress = spinner("loading LLaVA and SAM");
   try {
-    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision });
+    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision, onProgress: progress.update });
     return { model, info: { id: llava, revision: "local", precision }, key: `attend-${llava}-${samPath}-${precision}` };
   } finally {
     progress.stop();

@@ -19,6 +19,8 @@ export interface AttendModelOptions {
   sam: string;
   device?: Device;
   precision?: LlamaPrecision;
+  /** Conversion (first use) and loading progress, one line at a time. */
+  onProgress?(message: string): void;
 }
 
 export interface AskOptions {
@@ -99,9 +101,9 @@ export class AttendModel {
   ) {}
 
   static async load(options: AttendModelOptions): Promise<AttendModel> {
-    const llava = await loadLlava(options.model, { vision: options.vision, device: options.device, precision: options.precision });
+    const llava = await loadLlava(options.model, { vision: options.vision, device: options.device, precision: options.precision, onProgress: options.onProgress });
     try {
-      return new AttendModel(llava, await loadSam(options.sam, options.device));
+      return new AttendModel(llava, await loadSam(options.sam, options.device, options.onProgress));
     } catch (error) {
       await llava.release();
       throw error;

@@ -1,0 +1,89 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runtimeError } from "../cli/errors.ts";
+import { withFileLock } from "../hub/lock.ts";
+import { formatBytes } from "../hub/progress.ts";
+import { glammHome } from "../runtime/paths.ts";
+import { readJsonObject } from "../util/json.ts";
+import { sourceFingerprint } from "./fingerprint.ts";
+
+/** Where converted graphs live, one folder per (sources' content hash, variant), for every backend. */
+export const convertedRoot = (): string => join(glammHome(), "converted");
+
+export interface CacheRequest<M> {
+  /** Checkpoint folders or files whose content keys the entry. */
+  sources: readonly string[];
+  /** What tells conversions of the same sources apart (backend, precision, trace), e.g. "int4" or "sam-fp32". */
+  variant: string;
+  /** Bytes the conversion writes at most, checked against the free space before it starts. */
+  estimatedBytes: () => number;
+  /** Writes the graphs into `dir` and returns the manifest recorded beside them. */
+  build(dir: string, fingerprint: string): Promise<M>;
+  onProgress?(message: string): void;
+}
+
+export interface CachedGraphs<M> {
+  dir: string;
+  manifest: M;
+}
+
+const MANIFEST = "manifest.json";
+
+/** Free bytes for an unprivileged user on the file system holding `path` (an existing folder). */
+export function freeBytes(path: string): number {
+  const stat = statfsSync(path);
+  return stat.bavail * stat.bsize;
+}
+
+/** Fails, in one line, when `dir`'s file system has less than `needed` bytes free for `what`. */
+export function checkFreeDisk(dir: string, needed: number, what: string): void {
+  const free = freeBytes(dir);
+  if (free < needed) throw runtimeError(`${what} needs ${formatBytes(needed)} free in ${dir}, but only ${formatBytes(free)} is available`);
+}
+
+/**
+ * The converted graphs for these sources: built on first use under $GLAMM_HOME/converted/<hash>-<variant>/, into a
+ * temporary folder renamed into place once the manifest is written, so an interrupted conversion never leaves a
+ * half-written entry. One process converts at a time (a lock file); temporary folders left by a killed one are removed.
+ */
+export async function ensureCachedGraphs<M>(request: CacheRequest<M>): Promise<CachedGraphs<M>> {
+  const fingerprint = await sourceFingerprint(request.sources, (path) => request.onProgress?.(`hashing ${path}`));
+  const root = convertedRoot();
+  const name = `${fingerprint.slice(0, 16)}-${request.variant}`;
+  const dir = join(root, name);
+  const manifestPath = join(dir, MANIFEST);
+  const cached = (): CachedGraphs<M> => ({ dir, manifest: readJsonObject(manifestPath) as unknown as M });
+  if (existsSync(manifestPath)) return cached();
+  mkdirSync(root, { recursive: true });
+  return withFileLock(
+    join(root, `${name}.lock`),
+    async () => {
+      if (existsSync(manifestPath)) return cached(); // converted by the process that held the lock
+      for (const entry of readdirSync(root)) if (entry.startsWith(`${name}.tmp-`)) rmSync(join(root, entry), { recursive: true, force: true });
+      if (existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // a folder without manifest is not ours to trust
+      checkFreeDisk(root, request.estimatedBytes(), "converting the model");
+      const tmp = `${dir}.tmp-${process.pid}`;
+      mkdirSync(tmp, { recursive: true });
+      try {
+        const manifest = await request.build(tmp, fingerprint);
+        writeFileSync(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
+        renameSync(tmp, dir);
+        return { dir, manifest };
+      } catch (error) {
+        rmSync(tmp, { recursive: true, force: true });
+        throw error;
+      }
+    },
+    // Building a graph can hold the event loop (and the lock's heartbeat) for minutes; a dead holder is found by its pid.
+    { staleMs: 3_600_000, onWait: (holder) => request.onProgress?.(`waiting for ${holder} to finish converting`) },
+  );
+}
+
+/** Bytes of every file under `dir`. */
+export function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += statSync(join(entry.parentPath, entry.name)).size;
+  }
+  return total;
+}
