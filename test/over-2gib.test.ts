@@ -57,7 +57,7 @@ function expectedLogits(modelDir: string, tokenId: number): Float64Array {
   }
 }
 
-const argmax = (values: ArrayLike<number>) => Array.prototype.reduce.call(values, (best: number, v: number, i: number, all: ArrayLike<number>) => (v > all[best] ? i : best), 0) as number;
+const argmax = (values: Float64Array): number => values.reduce((best, v, i) => (v > values[best] ? i : best), 0);
 
 describe("a 7B-wide decoder whose fp16 graph is over 2 GiB", () => {
   test("GLaMM converts it to external data, loads it from disk and its logits are the independent ones", () => {
