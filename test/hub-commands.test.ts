@@ -59,7 +59,7 @@ test("glamm pull --json then glamm models --json report the install", async () =
   expect(models.find((m) => m.name === "glamm-refseg")).toMatchObject({ installed: false });
 
   const table = await run(["models"]);
-  expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+HUB REPO\s+INSTALLED\s+TASKS$/);
+  expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+HUB REPO\s+INSTALLED\s+CONVERTED\s+TASKS$/);
   expect(table.stdout).toMatch(/glamm-gcg\s+MBZUAI\/GLaMM-GCG\s+\d/);
 
   const again = await run(["pull", "glamm-gcg"]);

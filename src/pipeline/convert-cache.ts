@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { runtimeError } from "../cli/errors.ts";
 import { withFileLock } from "../hub/lock.ts";
 import { formatBytes } from "../hub/progress.ts";
@@ -28,6 +28,31 @@ export interface CachedGraphs<M> {
 }
 
 const MANIFEST = "manifest.json";
+
+/** What every manifest.json of the cache records about its entry (under "cacheEntry"), for `glamm models`. */
+interface CacheEntryInfo {
+  sources: string[];
+  variant: string;
+}
+
+export interface ConvertedEntry extends CacheEntryInfo {
+  dir: string;
+  /** Bytes of the entry's files on disk. */
+  bytes: number;
+}
+
+/** Every complete entry of the converted-graph cache. */
+export function convertedEntries(): ConvertedEntry[] {
+  const root = convertedRoot();
+  if (!existsSync(root)) return [];
+  return readdirSync(root).flatMap((name) => {
+    const dir = join(root, name);
+    if (!existsSync(join(dir, MANIFEST))) return [];
+    const info = readJsonObject(join(dir, MANIFEST)).cacheEntry as CacheEntryInfo | undefined;
+    if (!info || !Array.isArray(info.sources) || typeof info.variant !== "string") return [];
+    return [{ dir, sources: info.sources, variant: info.variant, bytes: folderBytes(dir) }];
+  });
+}
 
 /** Free bytes for an unprivileged user on the file system holding `path` (an existing folder). */
 export function freeBytes(path: string): number {
@@ -66,7 +91,8 @@ export async function ensureCachedGraphs<M>(request: CacheRequest<M>): Promise<C
       mkdirSync(tmp, { recursive: true });
       try {
         const manifest = await request.build(tmp, fingerprint);
-        writeFileSync(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
+        const entry: CacheEntryInfo = { sources: request.sources.map((source) => resolve(source)), variant: request.variant };
+        writeFileSync(join(tmp, MANIFEST), JSON.stringify({ ...manifest, cacheEntry: entry }, null, 2));
         renameSync(tmp, dir);
         return { dir, manifest };
       } catch (error) {
