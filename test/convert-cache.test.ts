@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GlammError } from "../src/cli/errors.ts";
-import { checkFreeDisk, convertedRoot, ensureCachedGraphs } from "../src/pipeline/convert-cache.ts";
+import { convertedEntries, convertedRoot, ensureCachedGraphs } from "../src/pipeline/convert-cache.ts";
+import { checkFreeDisk } from "../src/util/disk.ts";
 
 const work = mkdtempSync(join(tmpdir(), "glamm-convert-cache-"));
 const savedHome = process.env.GLAMM_HOME;
@@ -55,6 +56,7 @@ describe("the converted-graph cache", () => {
     expect(second).toEqual(first);
     expect(readFileSync(join(first.dir, "graph.onnx"), "utf8")).toBe("whole graph");
     expect(first.dir.endsWith(`${first.manifest.fingerprint.slice(0, 16)}-test`)).toBe(true);
+    expect(convertedEntries()).toEqual([{ dir: first.dir, sources: [source], variant: "test", bytes: statSync(join(first.dir, "graph.onnx")).size + statSync(join(first.dir, "manifest.json")).size }]);
   });
 
   test("what a killed conversion left (temporary folder, lock, entry without manifest) is cleared and rebuilt", async () => {

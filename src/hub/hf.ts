@@ -5,6 +5,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { modelError, runtimeError } from "../cli/errors.ts";
 import { writeFileAtomic } from "../output/atomic.ts";
 import { downloadFile, httpError, NetworkError, requestWithTimeout, type DownloadProgress } from "./download.ts";
+import { checkFreeDisk } from "../util/disk.ts";
 import { withFileLock } from "./lock.ts";
 
 /** Hub settings from the environment, with huggingface_hub's names and defaults. */
@@ -177,6 +178,10 @@ export async function hubDownload(config: HubConfig, repo: string, revision: str
     lock,
     async () => {
       if (existsSync(blob)) return;
+      if (metadata.size !== undefined) {
+        const partial = existsSync(`${blob}.incomplete`) ? statSync(`${blob}.incomplete`).size : 0;
+        checkFreeDisk(repoDir, metadata.size - partial, `downloading ${repo}/${file}`);
+      }
       const fetched = await downloadFile({
         url: resolveUrl(config, repo, metadata.commit, file),
         dest: blob,

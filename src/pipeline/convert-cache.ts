@@ -1,9 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { runtimeError } from "../cli/errors.ts";
 import { withFileLock } from "../hub/lock.ts";
-import { formatBytes } from "../hub/progress.ts";
 import { glammHome } from "../runtime/paths.ts";
+import { checkFreeDisk } from "../util/disk.ts";
 import { readJsonObject } from "../util/json.ts";
 import { sourceFingerprint } from "./fingerprint.ts";
 
@@ -54,18 +53,6 @@ export function convertedEntries(): ConvertedEntry[] {
   });
 }
 
-/** Free bytes for an unprivileged user on the file system holding `path` (an existing folder). */
-export function freeBytes(path: string): number {
-  const stat = statfsSync(path);
-  return stat.bavail * stat.bsize;
-}
-
-/** Fails, in one line, when `dir`'s file system has less than `needed` bytes free for `what`. */
-export function checkFreeDisk(dir: string, needed: number, what: string): void {
-  const free = freeBytes(dir);
-  if (free < needed) throw runtimeError(`${what} needs ${formatBytes(needed)} free in ${dir}, but only ${formatBytes(free)} is available`);
-}
-
 /**
  * The converted graphs for these sources: built on first use under $GLAMM_HOME/converted/<hash>-<variant>/, into a
  * temporary folder renamed into place once the manifest is written, so an interrupted conversion never leaves a
@@ -92,9 +79,10 @@ export async function ensureCachedGraphs<M>(request: CacheRequest<M>): Promise<C
       try {
         const manifest = await request.build(tmp, fingerprint);
         const entry: CacheEntryInfo = { sources: request.sources.map((source) => resolve(source)), variant: request.variant };
-        writeFileSync(join(tmp, MANIFEST), JSON.stringify({ ...manifest, cacheEntry: entry }, null, 2));
+        const recorded = { ...manifest, cacheEntry: entry };
+        writeFileSync(join(tmp, MANIFEST), JSON.stringify(recorded, null, 2));
         renameSync(tmp, dir);
-        return { dir, manifest };
+        return { dir, manifest: recorded };
       } catch (error) {
         rmSync(tmp, { recursive: true, force: true });
         throw error;
