@@ -1,6 +1,7 @@
 import { modelError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
+import { torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
 /** SAM sizes that the checkpoint's tensor shapes do not determine. */
 export interface SamConfig {
@@ -98,23 +99,14 @@ export class ModuleWeights {
   }
 }
 
-/** [rows, cols] -> [cols, rows]. */
-export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-  return out;
-}
-
-/** torch nn.Linear `name` (weight [out, in], optional bias) on the last axis of x. */
+/** torch nn.Linear `name` of the module (weight [out, in], optional bias) on the last axis of x. */
 export function linear(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
-  const [out, inner] = w.dims(`${name}.weight`, 2);
-  const weight = w.derived(g, `${name}.weight`, [inner, out], (data) => transpose2d(data, out, inner));
-  return g.linear(x, weight, w.has(`${name}.bias`) ? w.weight(g, `${name}.bias`) : undefined, name);
+  return torchLinear(g, w.source, w.prefix + name, x);
 }
 
-/** torch nn.LayerNorm `name` over the last axis. */
+/** torch nn.LayerNorm `name` of the module over the last axis. */
 export function layerNorm(g: GraphBuilder, w: ModuleWeights, name: string, x: string, epsilon: number): string {
-  return g.layerNorm(x, w.weight(g, `${name}.weight`), w.weight(g, `${name}.bias`), epsilon, name);
+  return torchLayerNorm(g, w.source, w.prefix + name, x, epsilon);
 }
 
 /** segment-anything's LayerNorm2d (over channels of NCHW, eps 1e-6). */

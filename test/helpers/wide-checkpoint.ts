@@ -1,5 +1,6 @@
 import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { float32ToFloat16 } from "../../src/graph/float16.ts";
 import { defaultTinySizes, glammCheckpointShapes, writeTinyCheckpoint, type TinySizes } from "../../src/models/tiny-checkpoint.ts";
 import { seededRandom } from "../../src/util/random.ts";
 import { writeSafetensors, type TensorToWrite } from "../../src/weights/safetensors-writer.ts";
@@ -27,15 +28,7 @@ const FP16_ONE = 0x3c00;
 /** float16 bits of a repeating block of uniform values in ±bound (repeating keeps writing gigabytes fast). */
 function repeatingHalf(count: number, bound: number, seed: number): Uint16Array {
   const random = seededRandom(seed);
-  const block = new Uint16Array(1 << 16);
-  const view = new DataView(new ArrayBuffer(4));
-  for (let i = 0; i < block.length; i++) {
-    view.setFloat32(0, (random() * 2 - 1) * bound);
-    const bits = view.getUint32(0);
-    // float32 -> float16 by truncation: sign, rebiased exponent, top 10 mantissa bits (values are normal and small).
-    const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
-    block[i] = ((bits >>> 16) & 0x8000) | (exponent > 0 ? (exponent << 10) | ((bits >>> 13) & 0x3ff) : 0);
-  }
+  const block = float32ToFloat16(Float32Array.from({ length: 1 << 16 }, () => (random() * 2 - 1) * bound));
   const out = new Uint16Array(count);
   for (let offset = 0; offset < count; offset += block.length) out.set(block.subarray(0, Math.min(block.length, count - offset)), offset);
   return out;
