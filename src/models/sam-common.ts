@@ -11,42 +11,6 @@ export interface SamConfig {
   decoderNumHeads: number;
 }
 
-/** segment-anything's build_sam_vit_h (the grounding encoder GLaMM builds) and its mask decoder's 8 heads. */
-export const SAM_VIT_H_CONFIG: SamConfig = {
-  encoderNumHeads: 16,
-  encoderGlobalAttnIndexes: [7, 15, 23, 31],
-  windowSize: 14,
-  decoderNumHeads: 8,
-};
-
-const positiveInteger = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
-
-/**
- * The SAM config of a GLaMM config.json: the official ViT-H values, overridden by the reference oracle's
- * `oracle_sam_config` block when present.
- */
-export function samConfigFrom(config: Record<string, unknown>): SamConfig {
-  const block = config.oracle_sam_config;
-  if (block === undefined || block === null) return SAM_VIT_H_CONFIG;
-  if (typeof block !== "object") throw modelError("config.json: oracle_sam_config is not an object");
-  const given = block as Record<string, unknown>;
-  const pick = (key: string, fallback: number): number => {
-    const value = given[key] ?? fallback;
-    if (!positiveInteger(value)) throw modelError(`config.json: oracle_sam_config.${key} must be a positive integer`);
-    return value;
-  };
-  const indexes = given.encoder_global_attn_indexes ?? SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes;
-  if (!Array.isArray(indexes) || !indexes.every((i) => Number.isSafeInteger(i) && i >= 0)) {
-    throw modelError("config.json: oracle_sam_config.encoder_global_attn_indexes must be a list of block indexes");
-  }
-  return {
-    encoderNumHeads: pick("encoder_num_heads", SAM_VIT_H_CONFIG.encoderNumHeads),
-    encoderGlobalAttnIndexes: indexes,
-    windowSize: pick("window_size", SAM_VIT_H_CONFIG.windowSize),
-    decoderNumHeads: pick("decoder_num_heads", SAM_VIT_H_CONFIG.decoderNumHeads),
-  };
-}
-
 /** Tensors of one module of a checkpoint, named relative to the prefix the checkpoint stores them under. */
 export class ModuleWeights {
   constructor(

@@ -6,7 +6,7 @@ import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
 import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../models/llama.ts";
 import { buildMaskDecoder } from "../models/mask-decoder.ts";
 import { buildRegionEncoderGraph, regionEncoderSettings } from "../models/region-encoder.ts";
-import { samConfigFrom } from "../models/sam-common.ts";
+import { samConfigFrom } from "./attend/sam-checkpoint.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { cudaStatus } from "../runtime/cuda.ts";
 import { ortNativeDir, type Device } from "../runtime/ort.ts";
