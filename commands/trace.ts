@@ -45,15 +45,15 @@ export default class TraceCommand extends Command {
     const common = { image: this.image, instruction: this.instruction, device: parseDevice(this.device), maxTokens: parseCount("--max-tokens", this.maxTokens) };
     try {
       let trace;
+      const precision = parseChoice("--precision", this.precision, ["fp32", "fp16", "int4"] as const);
       if (backend === "glamm") {
         const { runGlammTrace } = await import("../src/pipeline/trace-glamm.ts");
-        const precision = parseChoice("--precision", this.precision, ["fp32", "fp16", "int4"] as const);
         trace = await runGlammTrace({ ...common, model: this.model, vision: this.vision, boxes: this.boxes.map(parseBox), answer: this.answer, precision, onProgress: progress.update });
       } else {
         const { runAttendTrace } = await import("../src/pipeline/attend/trace.ts");
         if (!this.model || !this.sam) throw usageError("--backend attend needs --model (a LLaVA-1.5 or DiffLMM folder) and --sam (a SAM checkpoint)");
         const difflmm = { modelBase: this.modelBase, clip: this.clip, noise: this.noise, noiseSeed: this.noiseSeed === undefined ? undefined : parseCount("--noise-seed", this.noiseSeed, 0) };
-        trace = await runAttendTrace({ ...common, model: this.model, vision: this.vision, sam: this.sam, answer: this.answer, removeCorner: this.removeCorner, chunks: this.chunks, difflmm });
+        trace = await runAttendTrace({ ...common, model: this.model, vision: this.vision, sam: this.sam, answer: this.answer, removeCorner: this.removeCorner, chunks: this.chunks, difflmm, precision, onProgress: progress.update });
       }
       writeTrace(this.out, trace);
       progress.stop();

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { GlammError } from "../src/cli/errors.ts";
 import { decodeImageFile } from "../src/image/decode.ts";
 import { llavaPrompt } from "../src/pipeline/attend/llava.ts";
@@ -46,11 +48,33 @@ describe.skipIf(!present)("AttendModel sessions on the oracle checkpoints (tiny-
   const modelOptions = { model: `${ROOT}/llava-v1.5-tiny-a`, sam: `${ROOT}/sam_tiny.pth`, device: "cpu" as const, precision: "fp32" as const };
   let model: AttendModel;
   let image: AttendImage;
+  const savedHome = process.env.GLAMM_HOME;
+  const home = mkdtempSync(join(tmpdir(), "glamm-attend-home-"));
   beforeAll(async () => {
+    process.env.GLAMM_HOME = home;
     model = await AttendModel.load(modelOptions);
     image = await model.openImage(await decodeImageFile(`${ROOT}/image.png`));
   });
-  afterAll(() => model?.release());
+  afterAll(async () => {
+    await model?.release();
+    if (savedHome === undefined) delete process.env.GLAMM_HOME;
+    else process.env.GLAMM_HOME = savedHome;
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test("both models were converted once into the graph cache and load from it", async () => {
+    const entries = readdirSync(join(home, "converted")).filter((name) => !name.endsWith(".lock"));
+    expect(entries.map((name) => name.replace(/^[0-9a-f]{16}-/, "")).sort()).toEqual(["llava-fp32", "sam-points-fp32"]);
+    const files = (entry: string) => readdirSync(join(home, "converted", entry)).sort();
+    const llava = entries.find((name) => name.endsWith("llava-fp32"))!;
+    expect(files(llava)).toEqual(expect.arrayContaining(["clip.onnx", "embed_tokens.f32", "llama.onnx", "manifest.json"]));
+    const sam = entries.find((name) => name.endsWith("sam-points-fp32"))!;
+    expect(files(sam)).toEqual(expect.arrayContaining(["manifest.json", "point-decoder.onnx", "postprocess.onnx", "sam-encoder.onnx"]));
+    const before = statSync(join(home, "converted", llava, "llama.onnx")).mtimeMs;
+    const again = await AttendModel.load({ ...modelOptions, onProgress: (message) => expect(message).not.toMatch(/^converting/) });
+    await again.release();
+    expect(statSync(join(home, "converted", llava, "llama.onnx")).mtimeMs).toBe(before);
+  }, 60_000);
 
   const ask = () => image.ask({ question: ref.question, answer: ref.forced_answer });
   const summary = (run: AttendRun) => ({

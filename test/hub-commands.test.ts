@@ -60,7 +60,7 @@ test("glamm pull --json then glamm models --json report the install", async () =
   expect(models.find((m) => m.name === "glamm-refseg")).toMatchObject({ installed: false });
 
   const table = await run(["models"]);
-  expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+HUB REPO\s+COMMIT\s+INSTALLED\s+TASKS$/);
+  expect(table.stdout.split("\n")[0]).toMatch(/^NAME\s+HUB REPO\s+COMMIT\s+INSTALLED\s+CONVERTED\s+TASKS$/);
   expect(table.stdout).toMatch(new RegExp(`glamm-gcg\\s+MBZUAI/GLaMM-GCG\\s+${glamm.commit.slice(0, 10)}\\s+\\d`));
   expect(table.stdout).toMatch(/glamm-refseg\s+MBZUAI\/GLaMM-RefSeg\s+-\s+-/);
 

@@ -1,9 +1,11 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeTinyCheckpoint } from "../src/models/tiny-checkpoint.ts";
 import { pullModel } from "../src/hub/store.ts";
+import { choosePrecision } from "../src/pipeline/convert.ts";
 import { sourceFingerprint } from "../src/pipeline/fingerprint.ts";
 import "../src/pipeline/pull-converter.ts";
 
@@ -29,6 +31,14 @@ test("pull --from converts a GLaMM checkpoint once its vision tower is in, and a
     const fresh = await sourceFingerprint([record.dir, vision.dir]);
     process.env.GLAMM_HOME = env.GLAMM_HOME;
     expect(converted[0].startsWith(fresh.slice(0, 16))).toBe(true);
+    // `glamm models` lists the conversion with its precision and its size on disk.
+    const listed = spawnSync(process.execPath, ["src/main.ts", "models", "--json"], { encoding: "utf8", env });
+    expect(listed.status).toBe(0);
+    const entry = (JSON.parse(listed.stdout) as { name: string; converted: { variant: string; bytes: number }[] }[]).find((m) => m.name === "glamm-gcg");
+    const dir = join(work, "home", "converted", converted[0]);
+    const onDisk = readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+    expect(entry?.converted).toEqual([{ variant: choosePrecision("auto", "auto"), bytes: onDisk }]);
+    expect(onDisk).toBeGreaterThan(0);
     const again = await pullModel("glamm-gcg", { from: glamm, env });
     expect(again.map((r) => [r.upToDate, r.converted])).toEqual([
       [true, []],

@@ -34,6 +34,9 @@ export const onnxTypeCode = (dtype: DType): number => ONNX_CODE[dtype];
 /** True when `data` is the typed array that stores `dtype` elements. */
 export const dataMatchesType = (data: TensorData, dtype: DType): boolean => data instanceof ARRAY_TYPE[dtype];
 
+/** Bytes one element takes in initializer data. */
+export const bytesPerElement = (dtype: DType): number => (ARRAY_TYPE[dtype] as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+
 /** Number of elements of a tensor with static `dims` (1 for a scalar). */
 export const elementCount = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 

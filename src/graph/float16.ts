@@ -7,7 +7,8 @@ export function fp32ToFp16Bits(value: number): number {
   return halfFromFloatBits(u32[0]);
 }
 
-function halfFromFloatBits(bits: number): number {
+/** IEEE half bits of the float32 with these bits (rounding as fp32ToFp16Bits). */
+export function halfFromFloatBits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exponent = (bits >>> 23) & 0xff;
   const mantissa = bits & 0x7fffff;
@@ -50,10 +51,19 @@ export function float32ToFloat16(data: Float32Array): Uint16Array {
   return out;
 }
 
+let halfTable: Float32Array | undefined;
+
+/** Every binary16 bit pattern decoded once: a lookup beats bit fiddling per element. */
+export function float16Table(): Float32Array {
+  halfTable ??= Float32Array.from({ length: 65536 }, (_, bits) => fp16BitsToFp32(bits));
+  return halfTable;
+}
+
 /** Element-wise fp16 bits -> fp32. */
 export function float16ToFloat32(bits: Uint16Array): Float32Array {
+  const table = float16Table();
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = fp16BitsToFp32(bits[i]);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
   return out;
 }
 

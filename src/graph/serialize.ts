@@ -1,7 +1,7 @@
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../output/atomic.ts";
-import { dataBytes, onnxTypeCode } from "./dtype.ts";
+import { bytesPerElement, dataBytes, elementCount, onnxTypeCode } from "./dtype.ts";
 import { initializerData, initializerDataSync, type GraphCore, type InitializerEntry } from "./graph.ts";
 import { encodeModel, type TensorMessage } from "./onnx-proto.ts";
 
@@ -12,6 +12,13 @@ export interface SaveOptions {
   alignment?: number;
   /** Called after each initializer is written, e.g. for a progress bar. */
   onTensor?: (name: string, index: number, total: number) => void;
+  /** Called after each initializer with the bytes of initializer data written so far and in all (initializerBytes). */
+  onBytes?: (written: number, total: number) => void;
+}
+
+/** Bytes of every initializer's data: what saving the graph writes, give or take the small graph file. */
+export function initializerBytes(graph: GraphCore): number {
+  return graph.initializers.reduce((sum, entry) => sum + elementCount(entry.dims) * bytesPerElement(entry.dtype), 0);
 }
 
 /** The whole model, initializers inline, as protobuf bytes (for small models: protobuf caps a message at 2 GiB). */
@@ -37,6 +44,8 @@ export async function saveModel(graph: GraphCore, path: string, options: SaveOpt
     let offset = 0;
     let external = false;
     const total = graph.initializers.length;
+    const totalBytes = options.onBytes ? initializerBytes(graph) : 0;
+    let writtenBytes = 0;
     for (const [index, entry] of graph.initializers.entries()) {
       const bytes = dataBytes(await initializerData(entry));
       if (bytes.byteLength < threshold) {
@@ -49,6 +58,8 @@ export async function saveModel(graph: GraphCore, path: string, options: SaveOpt
         external = true;
       }
       options.onTensor?.(entry.name, index, total);
+      writtenBytes += bytes.byteLength;
+      options.onBytes?.(writtenBytes, totalBytes);
     }
     await file.sync();
     await file.close();

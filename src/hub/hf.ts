@@ -6,6 +6,7 @@ import { ExitCode, modelError, runtimeError, usageError } from "../cli/errors.ts
 import { writeFileAtomic } from "../output/atomic.ts";
 import { downloadFile, NetworkError, requestWithTimeout, type DownloadProgress } from "./download.ts";
 import { canUseCache, hubResponseError, type HubRequestContext } from "./errors.ts";
+import { checkFreeDisk } from "../util/disk.ts";
 import { withFileLock } from "./lock.ts";
 
 /*
@@ -261,6 +262,10 @@ export async function hubDownload(config: HubConfig, repo: string, revision: str
     lock,
     async () => {
       if (existsSync(blob)) return;
+      if (metadata.size !== undefined) {
+        const partial = existsSync(`${blob}.incomplete`) ? statSync(`${blob}.incomplete`).size : 0;
+        checkFreeDisk(repoDir, metadata.size - partial, `downloading ${repo}/${file}`);
+      }
       const fetched = await downloadFile({
         url: resolveUrl(config, repo, metadata.commit, file),
         dest: blob,

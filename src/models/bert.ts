@@ -8,7 +8,7 @@ import { modelError } from "../cli/errors.ts";
 import { mergeHeads, scaledDotProductAttention, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
-import { tensorShape, torchLinear } from "./projector.ts";
+import { tensorShape, torchLinear } from "./torch-nn.ts";
 
 export interface BertConfig {
   hidden: number;

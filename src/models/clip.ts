@@ -5,7 +5,8 @@ import { mergeHeads, scaledDotProductAttention, splitHeads } from "../graph/bloc
 import { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
 import { regionEncoderShape } from "./region-encoder.ts";
-import { checkpointWeight, mmProjector, projectorLayers, tensorShape, torchLayerNorm, torchLinear } from "./projector.ts";
+import { mmProjector, projectorLayers } from "./projector.ts";
+import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
 const VISION = "vision_model";
 const PROJECTOR = "model.mm_projector";

@@ -2,7 +2,7 @@ import { modelError } from "../cli/errors.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
 import { clipHiddenStates, clipVisionShape, type ClipVisionConfig } from "./clip.ts";
-import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./projector.ts";
+import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
 const PROJECTOR = "model.mm_projector";
 /** The CLIP statistics sd_to_clip_img hard-codes. */

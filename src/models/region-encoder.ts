@@ -1,7 +1,7 @@
 import { inputError, modelError } from "../cli/errors.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
-import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./projector.ts";
+import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
 // Constants the official MLVLROIQueryModule / MlvlRoIExtractor hard-code (model/layers.py).
 const PREFIX = "model.region_encoder";

@@ -1,6 +1,7 @@
 import { modelError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
+import { torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
 /** SAM sizes that the checkpoint's tensor shapes do not determine. */
 export interface SamConfig {
@@ -8,42 +9,6 @@ export interface SamConfig {
   encoderGlobalAttnIndexes: number[];
   windowSize: number;
   decoderNumHeads: number;
-}
-
-/** segment-anything's build_sam_vit_h (the grounding encoder GLaMM builds) and its mask decoder's 8 heads. */
-export const SAM_VIT_H_CONFIG: SamConfig = {
-  encoderNumHeads: 16,
-  encoderGlobalAttnIndexes: [7, 15, 23, 31],
-  windowSize: 14,
-  decoderNumHeads: 8,
-};
-
-const positiveInteger = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
-
-/**
- * The SAM config of a GLaMM config.json: the official ViT-H values, overridden by the reference oracle's
- * `oracle_sam_config` block when present.
- */
-export function samConfigFrom(config: Record<string, unknown>): SamConfig {
-  const block = config.oracle_sam_config;
-  if (block === undefined || block === null) return SAM_VIT_H_CONFIG;
-  if (typeof block !== "object") throw modelError("config.json: oracle_sam_config is not an object");
-  const given = block as Record<string, unknown>;
-  const pick = (key: string, fallback: number): number => {
-    const value = given[key] ?? fallback;
-    if (!positiveInteger(value)) throw modelError(`config.json: oracle_sam_config.${key} must be a positive integer`);
-    return value;
-  };
-  const indexes = given.encoder_global_attn_indexes ?? SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes;
-  if (!Array.isArray(indexes) || !indexes.every((i) => Number.isSafeInteger(i) && i >= 0)) {
-    throw modelError("config.json: oracle_sam_config.encoder_global_attn_indexes must be a list of block indexes");
-  }
-  return {
-    encoderNumHeads: pick("encoder_num_heads", SAM_VIT_H_CONFIG.encoderNumHeads),
-    encoderGlobalAttnIndexes: indexes,
-    windowSize: pick("window_size", SAM_VIT_H_CONFIG.windowSize),
-    decoderNumHeads: pick("decoder_num_heads", SAM_VIT_H_CONFIG.decoderNumHeads),
-  };
 }
 
 /** Tensors of one module of a checkpoint, named relative to the prefix the checkpoint stores them under. */
@@ -98,23 +63,14 @@ export class ModuleWeights {
   }
 }
 
-/** [rows, cols] -> [cols, rows]. */
-export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-  return out;
-}
-
-/** torch nn.Linear `name` (weight [out, in], optional bias) on the last axis of x. */
+/** torch nn.Linear `name` of the module (weight [out, in], optional bias) on the last axis of x. */
 export function linear(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
-  const [out, inner] = w.dims(`${name}.weight`, 2);
-  const weight = w.derived(g, `${name}.weight`, [inner, out], (data) => transpose2d(data, out, inner));
-  return g.linear(x, weight, w.has(`${name}.bias`) ? w.weight(g, `${name}.bias`) : undefined, name);
+  return torchLinear(g, w.source, w.prefix + name, x);
 }
 
-/** torch nn.LayerNorm `name` over the last axis. */
+/** torch nn.LayerNorm `name` of the module over the last axis. */
 export function layerNorm(g: GraphBuilder, w: ModuleWeights, name: string, x: string, epsilon: number): string {
-  return g.layerNorm(x, w.weight(g, `${name}.weight`), w.weight(g, `${name}.bias`), epsilon, name);
+  return torchLayerNorm(g, w.source, w.prefix + name, x, epsilon);
 }
 
 /** segment-anything's LayerNorm2d (over channels of NCHW, eps 1e-6). */

@@ -1,20 +1,19 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { modelError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
 import { buildClipGraph, clipVisionShape, glammVisionSettings, loadClipVisionConfig } from "../models/clip.ts";
 import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
 import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../models/llama.ts";
 import { buildMaskDecoder } from "../models/mask-decoder.ts";
 import { buildRegionEncoderGraph, regionEncoderSettings } from "../models/region-encoder.ts";
-import { samConfigFrom } from "../models/sam-common.ts";
+import { samConfigFrom } from "./attend/sam-checkpoint.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { cudaStatus } from "../runtime/cuda.ts";
 import { ortNativeDir, type Device } from "../runtime/ort.ts";
-import { glammHome, isReadOnlyError } from "../runtime/paths.ts";
 import { readJsonObject } from "../util/json.ts";
 import { openWeights } from "../weights/index.ts";
-import { sourceFingerprint } from "./fingerprint.ts";
+import { cachedGraphsLocation, ensureCachedGraphs } from "./convert-cache.ts";
+import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "./convert-graph.ts";
 import { buildMaskPostprocess } from "./masks.ts";
 
 export type Precision = LlamaPrecision;
@@ -88,10 +87,7 @@ async function convertInto(dir: string, sources: GlammSources, fingerprint: stri
     graphs.push(["sam-encoder", () => sam.graph], ["mask-decoder", () => decoder.graph]);
     graphs.push(["postprocess", () => buildMaskPostprocess(sam.spec.imageSize, decoder.spec.maskSize)]);
 
-    for (const [name, build] of graphs) {
-      say(`converting ${name}`);
-      await build().save(join(dir, `${name}.onnx`));
-    }
+    for (const [name, build] of graphs) await saveGraph(build(), dir, name, say);
     say("writing the token embedding table");
     const table = readEmbeddingTable(glamm, llama);
     writeFileSync(join(dir, "embed_tokens.f32"), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
@@ -113,40 +109,22 @@ async function convertInto(dir: string, sources: GlammSources, fingerprint: stri
   }
 }
 
-/** Where the converted model for these sources and options is (or will be) under $GLAMM_HOME/converted/. */
-export async function convertedLocation(sources: GlammSources, options: ConvertOptions): Promise<{ dir: string; name: string; fingerprint: string }> {
-  const fingerprint = await sourceFingerprint([sources.glamm, sources.clip], (path) => options.onProgress?.(`hashing ${path}`));
-  const name = `${fingerprint.slice(0, 16)}-${options.precision}${options.trace ? "-trace" : ""}`;
-  return { dir: join(glammHome(), "converted", name), name, fingerprint };
-}
+const glammVariant = (options: ConvertOptions): string => `${options.precision}${options.trace ? "-trace" : ""}`;
+
+/** Where the converted model for these sources and options is (or will be) in the converted-graph cache. */
+export const convertedLocation = (sources: GlammSources, options: ConvertOptions) => cachedGraphsLocation([sources.glamm, sources.clip], glammVariant(options), options.onProgress);
 
 /**
- * The converted model for these sources and options: built on first use under $GLAMM_HOME/converted/, keyed by the
- * sources' content hash, written to a temporary folder and renamed into place so a half-built model is never used.
+ * The converted model for these sources and options: built on first use into the shared converted-graph cache
+ * (see ensureCachedGraphs), keyed by the sources' content hash and the precision.
  */
 export async function ensureConverted(sources: GlammSources, options: ConvertOptions): Promise<{ dir: string; manifest: ConvertedManifest }> {
-  const { dir, name, fingerprint } = await convertedLocation(sources, options);
-  const manifestPath = join(dir, "manifest.json");
-  if (existsSync(manifestPath)) return { dir, manifest: readJsonObject(manifestPath) as unknown as ConvertedManifest };
-  const tmp = `${dir}.tmp-${process.pid}`;
-  try {
-    mkdirSync(tmp, { recursive: true });
-  } catch (error) {
-    if (!isReadOnlyError(error)) throw error;
-    throw modelError(`the model is not converted in the read-only GLAMM_HOME ${glammHome()} (${name} missing): run the same command once with write access to it`);
-  }
-  try {
-    const manifest = await convertInto(tmp, sources, fingerprint, options);
-    writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
-    try {
-      renameSync(tmp, dir);
-    } catch (error) {
-      if (!existsSync(manifestPath)) throw error; // another process finished the same conversion first
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    return { dir, manifest };
-  } catch (error) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw error;
-  }
+  const paths = [sources.glamm, sources.clip];
+  return ensureCachedGraphs({
+    sources: paths,
+    variant: glammVariant(options),
+    estimatedBytes: () => estimateConvertedBytes(paths, options.precision, isLanguageMatrix),
+    build: (dir, fingerprint) => convertInto(dir, sources, fingerprint, options),
+    onProgress: options.onProgress,
+  });
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { writeFileAtomic } from "../output/atomic.ts";
 import { glammHome, isReadOnlyError } from "../runtime/paths.ts";
 
@@ -27,7 +27,10 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
-function listFiles(dir: string): string[] {
+/** Every file under `path` (a folder), or the file itself. */
+function listFiles(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path];
+  const dir = path;
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() || (e.isSymbolicLink() && statSync(join(e.parentPath, e.name)).isFile()))
     .map((e) => join(e.parentPath, e.name))
@@ -55,14 +58,14 @@ export function rememberFileHashes(files: readonly { path: string; sha256: strin
 }
 
 /**
- * A content hash over every file of the given checkpoint folders (names and bytes). Each file's sha256 is remembered
+ * A content hash over every file of the given checkpoint folders or files (names and bytes). Each file's sha256 is remembered
  * by (path, size, mtime), so a 15 GB checkpoint is hashed once, not on every run.
  */
-export async function sourceFingerprint(dirs: readonly string[], onFile?: (path: string) => void): Promise<string> {
+export async function sourceFingerprint(sources: readonly string[], onFile?: (path: string) => void): Promise<string> {
   const memo = loadMemo();
   let changed = false;
   const total = createHash("sha256");
-  for (const dir of dirs) {
+  for (const dir of sources) {
     for (const path of listFiles(dir)) {
       const { size, mtimeMs } = statSync(path);
       let entry = memo[path];
@@ -72,7 +75,7 @@ export async function sourceFingerprint(dirs: readonly string[], onFile?: (path:
         memo[path] = entry;
         changed = true;
       }
-      total.update(`${relative(dir, path)}\0${entry.sha256}\n`);
+      total.update(`${relative(dir, path) || basename(path)}\0${entry.sha256}\n`);
     }
     total.update("\0dir\0");
   }

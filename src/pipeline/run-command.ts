@@ -206,7 +206,7 @@ async function loadAttend(options: ModelOptions, settings: AttendSettings): Prom
   const samPath = resolveSam(settings.sam);
   const progress = spinner("loading LLaVA and SAM");
   try {
-    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision, difflmm: settings.difflmm });
+    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision, difflmm: settings.difflmm, onProgress: progress.update });
     return { model, info: { id: llava, revision: "local", precision }, key: `attend-${llava}-${samPath}-${precision}-${JSON.stringify(settings.difflmm ?? {})}` };
   } finally {
     progress.stop();

@@ -1,7 +1,6 @@
-import { existsSync, statfsSync } from "node:fs";
 import { installedRecords, isIntact } from "../hub/store.ts";
-import { dirname } from "node:path";
 import sharp from "sharp";
+import { freeBytes, nearestExisting } from "../util/disk.ts";
 import { version } from "../version.ts";
 import { cudaStatus, type CudaStatus } from "./cuda.ts";
 import { ortNativeDir, ortVersion } from "./ort.ts";
@@ -25,19 +24,12 @@ export interface DoctorReport {
 /** The compiled binary runs its code from Bun's embedded file system. */
 export const isCompiled = (): boolean => import.meta.path.startsWith("/$bunfs") || import.meta.path.startsWith("B:\\~BUN");
 
-function nearestExisting(path: string): string {
-  let dir = path;
-  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
-
 
 export async function doctor(): Promise<DoctorReport> {
   const home = glammHome();
   const checks = await runSelfTest();
   const ortDir = ortNativeDir();
   const disk = nearestExisting(home);
-  const fs = statfsSync(disk);
   return {
     versions: {
       glamm: version,
@@ -50,7 +42,7 @@ export async function doctor(): Promise<DoctorReport> {
     paths: { home, runtime: runtimeDir(), onnxruntimeLibraries: ortDir },
     providers: { cpu: { available: true }, cuda: cudaStatus(ortDir) },
     models: installedRecords().map((r) => `${r.name}${isIntact(r) ? "" : " (damaged: pull again)"}`),
-    disk: { path: disk, freeBytes: fs.bavail * fs.bsize },
+    disk: { path: disk, freeBytes: freeBytes(disk) },
     checks,
     share: await sharedHomeChecks({ precisions: [choosePrecision("auto", "auto")] }),
   };

@@ -1,3 +1,5 @@
+import { float16Table, halfFromFloatBits } from "../graph/float16.ts";
+
 /** Element types a checkpoint may store, named as in the safetensors format. */
 export type DType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -56,49 +58,6 @@ export function bytesOf(array: ArrayBufferView): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
 
-let f16Table: Float32Array | undefined;
-
-/** Every binary16 bit pattern decoded once: a lookup beats bit fiddling per element. */
-function halfTable(): Float32Array {
-  if (f16Table) return f16Table;
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) table[h] = sign * mant * 2 ** -24;
-    else if (exp === 0x1f) table[h] = mant ? NaN : sign * Infinity;
-    else table[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
-  }
-  f16Table = table;
-  return table;
-}
-
-/** binary32 bits → binary16 bits, rounding to nearest, ties to even; NaN stays a (quiet) NaN. */
-export function f32BitsToF16Bits(bits: number): number {
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
-  const halfExp = exp - 112;
-  if (halfExp >= 0x1f) return sign | 0x7c00;
-  if (halfExp <= 0) {
-    if (halfExp < -10) return sign;
-    const full = mant | 0x800000;
-    const shift = 14 - halfExp;
-    const rest = full & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    let h = full >>> shift;
-    if (rest > halfway || (rest === halfway && h & 1)) h++;
-    return sign | h;
-  }
-  // A carry out of the mantissa correctly bumps the exponent, up to infinity.
-  let h = (halfExp << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
-  return sign | h;
-}
-
 /** Converts contiguous raw elements of `dtype` into `out` starting at `outOffset`. `raw` must be aligned. */
 export function convertToFloat32(dtype: DType, raw: Uint8Array, out: Float32Array, outOffset: number): void {
   const count = raw.byteLength / dtypeBytes[dtype];
@@ -107,7 +66,7 @@ export function convertToFloat32(dtype: DType, raw: Uint8Array, out: Float32Arra
     const dst = new Uint32Array(out.buffer, out.byteOffset + outOffset * 4, count);
     for (let i = 0; i < count; i++) dst[i] = src[i] << 16;
   } else if (dtype === "F16") {
-    const table = halfTable();
+    const table = float16Table();
     const src = new Uint16Array(raw.buffer, raw.byteOffset, count);
     for (let i = 0; i < count; i++) out[outOffset + i] = table[src[i]];
   } else if (dtype === "I64") {
@@ -132,5 +91,5 @@ export function convertToFloat16(dtype: DType, raw: Uint8Array, out: Uint16Array
     convertToFloat32(dtype, raw, f32, 0);
     bits = new Uint32Array(f32.buffer);
   }
-  for (let i = 0; i < count; i++) out[outOffset + i] = f32BitsToF16Bits(bits[i]);
+  for (let i = 0; i < count; i++) out[outOffset + i] = halfFromFloatBits(bits[i]);
 }

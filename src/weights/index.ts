@@ -1,4 +1,3 @@
 export type { DType, NativeArray } from "./dtype.ts";
-export { f32BitsToF16Bits } from "./dtype.ts";
 export { openWeights } from "./open.ts";
 export type { ReadAs, TensorInfo, WeightSource } from "./source.ts";

@@ -1,24 +1,24 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 
-/** A float32 tensor to write; its data is produced when written, so a whole model never sits in memory at once. */
-export interface TensorToWrite {
-  name: string;
-  shape: number[];
-  data: () => Float32Array;
-}
+/**
+ * A tensor to write: float32 data, or float16 bits when dtype is "F16". Its data is produced when written, so a whole
+ * model never sits in memory at once.
+ */
+export type TensorToWrite = { name: string; shape: number[] } & ({ dtype?: "F32"; data: () => Float32Array } | { dtype: "F16"; data: () => Uint16Array });
 
 function writeAll(fd: number, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset, bytes.byteLength - offset);
 }
 
-/** Writes a .safetensors file (all F32) under a temporary name and renames it into place. */
+/** Writes a .safetensors file (F32 unless a tensor says F16) under a temporary name and renames it into place. */
 export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]): void {
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const t of tensors) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
-    header[t.name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    const dtype = t.dtype ?? "F32";
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * (dtype === "F16" ? 2 : 4);
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { inputError, modelError } from "../../cli/errors.ts";
 import { loadClipPreprocessConfig, type ClipPreprocessConfig } from "../../image/clip-config.ts";
@@ -13,6 +13,8 @@ import { createSession, ort, type Device } from "../../runtime/ort.ts";
 import { LlamaTokenizer, tokenizerImageToken, IMAGE_PLACEHOLDER, IMAGE_TOKEN_INDEX } from "../../text/tokenizer.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { openWeights, type WeightSource } from "../../weights/index.ts";
+import { ensureCachedGraphs } from "../convert-cache.ts";
+import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "../convert-graph.ts";
 import type { EmbeddingTable } from "../embeddings.ts";
 import { LLAVA_V1_SYSTEM } from "../prompt.ts";
 
@@ -56,6 +58,8 @@ export interface LlavaOptions {
   vision?: string;
   device?: Device;
   precision?: LlamaPrecision;
+  /** Conversion and loading progress, one line at a time. */
+  onProgress?(message: string): void;
 }
 
 /** mm_vision_tower as a folder: given as-is when it exists, else relative to the model folder's parent (the oracle's layout). */
@@ -91,6 +95,44 @@ function checkLlavaSettings(config: JsonObject, source: string): void {
   if (config.mm_use_im_start_end === true) throw modelError(`${source}: mm_use_im_start_end is not supported (LLaVA-1.5 does not use it)`);
 }
 
+/** What LLaVA conversion wrote, recorded in manifest.json beside clip.onnx, llama.onnx and embed_tokens.f32. */
+interface LlavaManifest {
+  format: 1;
+  fingerprint: string;
+  precision: LlamaPrecision;
+  config: LlamaConfig;
+  /** Side of the CLIP patch grid. */
+  grid: number;
+}
+
+/** Builds LLaVA's CLIP + projector and decoder (with the attention probe) graphs into `dir`, one tensor at a time. */
+async function convertLlava(dir: string, modelDir: string, visionDir: string, json: JsonObject, precision: LlamaPrecision, say: (m: string) => void): Promise<Omit<LlavaManifest, "fingerprint">> {
+  const configPath = join(modelDir, "config.json");
+  const weights = openWeights(modelDir);
+  const clipWeights = openWeights(visionDir);
+  try {
+    const config = readLlamaConfig(json, weights);
+    const select = json.mm_vision_select_layer ?? -2;
+    if (!Number.isInteger(select)) throw modelError(`${configPath}: invalid "mm_vision_select_layer": ${JSON.stringify(select)}`);
+    if ((json.mm_vision_select_feature ?? "patch") !== "patch") throw modelError(`${configPath}: only mm_vision_select_feature "patch" is supported`);
+    const settings = { selectLayer: select as number, selectFeature: "patch" as const, withRegion: false, regionLevels: 1 };
+    await saveGraph(buildClipGraph(clipWeights, loadClipVisionConfig(visionDir), weights, settings, { traceHiddenStates: [] }), dir, "clip", say);
+    const decoder = buildLlamaGraph(weights, config, {
+      precision,
+      probe: { layers: "all", head: "n_heads-2" },
+      rotaryInverseFrequency: storedInverseFrequency(weights, config),
+    });
+    await saveGraph(decoder, dir, "llama", say);
+    const table = readEmbeddingTable(weights, config);
+    writeFileSync(join(dir, "embed_tokens.f32"), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
+    return { format: 1, precision, config, grid: clipVisionShape(clipWeights).grid };
+  } finally {
+    weights.close();
+    clipWeights.close();
+  }
+}
+
+/** LLaVA-1.5 ready to run: converted once into the shared graph cache, then loaded from it. */
 export async function loadLlava(modelDir: string, options: LlavaOptions = {}): Promise<LlavaModel> {
   const configPath = join(modelDir, "config.json");
   const json = readJsonObject(configPath);
@@ -99,27 +141,23 @@ export async function loadLlava(modelDir: string, options: LlavaOptions = {}): P
   const eosTokenId = tokenizer.eosTokenId;
   if (eosTokenId === null) throw modelError(`${modelDir}: the tokenizer has no eos_token`);
   const visionDir = visionFolder(modelDir, json, options.vision);
-  let weights: WeightSource | undefined;
-  let clipWeights: WeightSource | undefined;
+  const precision = options.precision ?? "fp32";
+  const say = options.onProgress ?? (() => {});
+  const { dir, manifest } = await ensureCachedGraphs<LlavaManifest>({
+    sources: [modelDir, visionDir],
+    variant: `llava-${precision}`,
+    estimatedBytes: () => estimateConvertedBytes([modelDir, visionDir], precision, isLanguageMatrix),
+    build: async (tmp, fingerprint) => ({ ...(await convertLlava(tmp, modelDir, visionDir, json, precision, say)), fingerprint }),
+    onProgress: say,
+  });
+  say("loading LLaVA");
+  const { config, grid } = manifest;
+  const session = { device: options.device };
+  const clip = await createSession(join(dir, "clip.onnx"), session);
   try {
-    weights = openWeights(modelDir);
-    clipWeights = openWeights(visionDir);
-    const config = readLlamaConfig(json, weights);
-    const settings = { selectLayer: 0, selectFeature: "patch" as const, withRegion: false, regionLevels: 1 };
-    const select = json.mm_vision_select_layer ?? -2;
-    if (!Number.isInteger(select)) throw modelError(`${configPath}: invalid "mm_vision_select_layer": ${JSON.stringify(select)}`);
-    if ((json.mm_vision_select_feature ?? "patch") !== "patch") throw modelError(`${configPath}: only mm_vision_select_feature "patch" is supported`);
-    settings.selectLayer = select as number;
-    const clipGraph = buildClipGraph(clipWeights, loadClipVisionConfig(visionDir), weights, settings, { traceHiddenStates: [] });
-    const grid = clipVisionShape(clipWeights).grid;
-    const decoderGraph = buildLlamaGraph(weights, config, {
-      precision: options.precision,
-      probe: { layers: "all", head: "n_heads-2" },
-      rotaryInverseFrequency: storedInverseFrequency(weights, config),
-    });
-    const session = { device: options.device };
-    const [clip, decoder] = await Promise.all([createSession(clipGraph.toBytes(), session), LlamaDecoder.create(decoderGraph.toBytes(), config, session)]);
-    const table = { data: readEmbeddingTable(weights, config), hidden: config.hiddenSize };
+    const decoder = await LlamaDecoder.create(join(dir, "llama.onnx"), config, session);
+    const bytes = readFileSync(join(dir, "embed_tokens.f32"));
+    const table = { data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), hidden: config.hiddenSize };
     return {
       tokenizer,
       config,
@@ -134,9 +172,9 @@ export async function loadLlava(modelDir: string, options: LlavaOptions = {}): P
         await Promise.all([clip.release(), decoder.release()]);
       },
     };
-  } finally {
-    weights?.close();
-    clipWeights?.close();
+  } catch (error) {
+    await clip.release();
+    throw error;
   }
 }
 

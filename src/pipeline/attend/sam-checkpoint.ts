@@ -5,11 +5,48 @@ import type { SamConfig } from "../../models/sam-common.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { openWeights, type WeightSource } from "../../weights/index.ts";
 
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
+const isIndexList = (value: unknown): value is number[] => Array.isArray(value) && value.every((i) => Number.isSafeInteger(i) && i >= 0);
+
+/** segment-anything's build_sam_vit_h (the grounding encoder GLaMM builds) and its mask decoder's 8 heads. */
+export const SAM_VIT_H_CONFIG: SamConfig = {
+  encoderNumHeads: 16,
+  encoderGlobalAttnIndexes: [7, 15, 23, 31],
+  windowSize: 14,
+  decoderNumHeads: 8,
+};
+
+/**
+ * The SAM config of a GLaMM config.json: the official ViT-H values, overridden by the reference oracle's
+ * `oracle_sam_config` block when present.
+ */
+export function samConfigFrom(config: Record<string, unknown>): SamConfig {
+  const block = config.oracle_sam_config;
+  if (block === undefined || block === null) return SAM_VIT_H_CONFIG;
+  if (typeof block !== "object") throw modelError("config.json: oracle_sam_config is not an object");
+  const given = block as Record<string, unknown>;
+  const pick = (key: string, fallback: number): number => {
+    const value = given[key] ?? fallback;
+    if (!isCount(value)) throw modelError(`config.json: oracle_sam_config.${key} must be a positive integer`);
+    return value;
+  };
+  const indexes = given.encoder_global_attn_indexes ?? SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes;
+  if (!isIndexList(indexes)) {
+    throw modelError("config.json: oracle_sam_config.encoder_global_attn_indexes must be a list of block indexes");
+  }
+  return {
+    encoderNumHeads: pick("encoder_num_heads", SAM_VIT_H_CONFIG.encoderNumHeads),
+    encoderGlobalAttnIndexes: indexes,
+    windowSize: pick("window_size", SAM_VIT_H_CONFIG.windowSize),
+    decoderNumHeads: pick("decoder_num_heads", SAM_VIT_H_CONFIG.decoderNumHeads),
+  };
+}
+
 /** segment-anything's sam_model_registry sizes, keyed by the image encoder width that identifies each variant. */
 const REGISTRY: Record<number, { variant: string; config: SamConfig }> = {
   768: { variant: "vit_b", config: { encoderNumHeads: 12, encoderGlobalAttnIndexes: [2, 5, 8, 11], windowSize: 14, decoderNumHeads: 8 } },
   1024: { variant: "vit_l", config: { encoderNumHeads: 16, encoderGlobalAttnIndexes: [5, 11, 17, 23], windowSize: 14, decoderNumHeads: 8 } },
-  1280: { variant: "vit_h", config: { encoderNumHeads: 16, encoderGlobalAttnIndexes: [7, 15, 23, 31], windowSize: 14, decoderNumHeads: 8 } },
+  1280: { variant: "vit_h", config: SAM_VIT_H_CONFIG },
 };
 
 /** A SAM checkpoint with official segment-anything key names, and the sizes its tensors do not carry. */
@@ -19,8 +56,6 @@ export interface SamCheckpoint {
   layout: "segment-anything" | "transformers";
 }
 
-const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
-const isIndexList = (value: unknown): value is number[] => Array.isArray(value) && value.every((i) => Number.isSafeInteger(i) && i >= 0);
 
 type ConfigKeys = Record<keyof SamConfig, [JsonObject, string]>;
 

@@ -1,8 +1,11 @@
+import { join } from "node:path";
 import { preprocessSam, type SamInput } from "../../image/preprocess.ts";
 import type { RgbImage } from "../../image/rgb-image.ts";
 import { buildSamEncoder } from "../../models/sam-encoder.ts";
 import { buildSamPointDecoder, POINT_DECODER_IO, type PointDecoderSpec } from "../../models/sam-prompt-decoder.ts";
 import { createSession, ort, type Device } from "../../runtime/ort.ts";
+import { ensureCachedGraphs } from "../convert-cache.ts";
+import { estimateConvertedBytes, saveGraph } from "../convert-graph.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../masks.ts";
 import { openSamCheckpoint } from "./sam-checkpoint.ts";
 
@@ -17,30 +20,56 @@ export interface SamModel {
   release(): Promise<void>;
 }
 
-export async function loadSam(path: string, device?: Device): Promise<SamModel> {
-  const { weights, config } = openSamCheckpoint(path);
+/** What SAM conversion wrote, recorded beside sam-encoder.onnx, point-decoder.onnx and postprocess.onnx. */
+interface SamManifest {
+  format: 1;
+  fingerprint: string;
+  spec: PointDecoderSpec;
+  embedDim: number;
+}
+
+/** SAM for point prompts (float32): converted once into the shared graph cache, then loaded from it. */
+export async function loadSam(path: string, device?: Device, onProgress?: (message: string) => void): Promise<SamModel> {
+  const say = onProgress ?? (() => {});
+  const { dir, manifest } = await ensureCachedGraphs<SamManifest>({
+    sources: [path],
+    variant: "sam-points-fp32",
+    estimatedBytes: () => estimateConvertedBytes([path], "fp32", () => false),
+    build: async (tmp, fingerprint) => {
+      const { weights, config } = openSamCheckpoint(path);
+      try {
+        const encoder = buildSamEncoder(weights, config);
+        await saveGraph(encoder.graph, tmp, "sam-encoder", say);
+        const { graph, spec } = buildSamPointDecoder(weights, config);
+        await saveGraph(graph, tmp, "point-decoder", say);
+        await saveGraph(buildMaskPostprocess(spec.imageSize, spec.maskSize), tmp, "postprocess", say);
+        return { format: 1, fingerprint, spec, embedDim: encoder.spec.outChans };
+      } finally {
+        weights.close();
+      }
+    },
+    onProgress: say,
+  });
+  say("loading SAM");
+  const options = { device };
+  const sessions: ort.InferenceSession[] = [];
   try {
-    const encoderGraph = buildSamEncoder(weights, config);
-    const { graph, spec } = buildSamPointDecoder(weights, config);
-    const options = { device };
-    const [encoder, decoder, postprocess] = await Promise.all([
-      createSession(encoderGraph.graph.toBytes(), options),
-      createSession(graph.toBytes(), options),
-      createSession(buildMaskPostprocess(spec.imageSize, spec.maskSize).toBytes(), options),
-    ]);
-    return {
-      encoder,
-      decoder,
-      postprocess,
-      spec,
-      embedDim: encoderGraph.spec.outChans,
-      release: async () => {
-        await Promise.all([encoder.release(), decoder.release(), postprocess.release()]);
-      },
-    };
-  } finally {
-    weights.close();
+    for (const name of ["sam-encoder", "point-decoder", "postprocess"]) sessions.push(await createSession(join(dir, `${name}.onnx`), options));
+  } catch (error) {
+    await Promise.all(sessions.map((session) => session.release()));
+    throw error;
   }
+  const [encoder, decoder, postprocess] = sessions;
+  return {
+    encoder,
+    decoder,
+    postprocess,
+    spec: manifest.spec,
+    embedDim: manifest.embedDim,
+    release: async () => {
+      await Promise.all(sessions.map((session) => session.release()));
+    },
+  };
 }
 
 export interface SamImage {

@@ -22,6 +22,8 @@ export interface AttendModelOptions {
   precision?: LlamaPrecision;
   /** DiffLMM (a LoRA folder whose projector is SDCLIPBlock): its base LLM, CLIP folder and diffusion noise. */
   difflmm?: Pick<DiffLmmOptions, "modelBase" | "clip" | "noise" | "noiseSeed">;
+  /** Conversion (first use) and loading progress, one line at a time. */
+  onProgress?(message: string): void;
 }
 
 export interface AskOptions {
@@ -104,10 +106,10 @@ export class AttendModel {
   ) {}
 
   static async load(options: AttendModelOptions): Promise<AttendModel> {
-    const common = { vision: options.vision, device: options.device, precision: options.precision };
+    const common = { vision: options.vision, device: options.device, precision: options.precision, onProgress: options.onProgress };
     const llava = isDiffLmmFolder(options.model) ? await loadDiffLmm(options.model, { ...common, ...options.difflmm }) : await loadLlava(options.model, common);
     try {
-      return new AttendModel(llava, await loadSam(options.sam, options.device));
+      return new AttendModel(llava, await loadSam(options.sam, options.device, options.onProgress));
     } catch (error) {
       await llava.release();
       throw error;

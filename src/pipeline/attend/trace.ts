@@ -4,7 +4,7 @@ import { bicubicUpsample } from "./maps.ts";
 import { runAttend, type AttendOptions } from "./run.ts";
 import type { AttendRun } from "./session.ts";
 
-export type AttendTraceOptions = Pick<AttendOptions, "model" | "vision" | "sam" | "image" | "instruction" | "answer" | "maxTokens" | "removeCorner" | "chunks" | "device" | "difflmm">;
+export type AttendTraceOptions = Pick<AttendOptions, "model" | "vision" | "sam" | "image" | "instruction" | "answer" | "maxTokens" | "removeCorner" | "chunks" | "device" | "difflmm" | "precision" | "onProgress">;
 
 const stack = (planes: readonly Float32Array[]): Float32Array => {
   const out = new Float32Array(planes.reduce((n, p) => n + p.length, 0));

@@ -1,0 +1,36 @@
+import { modelError } from "../cli/errors.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
+import type { WeightSource } from "../weights/index.ts";
+
+/** Shape of a checkpoint tensor, with a model error naming it when it is missing or of another rank. */
+export function tensorShape(weights: WeightSource, name: string, rank: number): number[] {
+  if (!weights.has(name)) throw modelError(`checkpoint has no tensor ${name}`);
+  const shape = [...weights.info(name).shape];
+  if (shape.length !== rank) throw modelError(`tensor ${name} has shape [${shape.join(", ")}], expected ${rank} dimensions`);
+  return shape;
+}
+
+/** [rows, cols] row-major -> [cols, rows] row-major. */
+export function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+/** A checkpoint tensor as a graph weight of its stored shape (read when the model is written). */
+export function checkpointWeight(g: GraphBuilder, weights: WeightSource, name: string, rank: number): string {
+  return g.weight(name, tensorShape(weights, name, rank), () => weights.read(name));
+}
+
+/** PyTorch nn.LayerNorm `prefix` (weight and bias) over the last axis of x. */
+export function torchLayerNorm(g: GraphBuilder, weights: WeightSource, prefix: string, x: string, epsilon: number): string {
+  return g.layerNorm(x, checkpointWeight(g, weights, `${prefix}.weight`, 1), checkpointWeight(g, weights, `${prefix}.bias`, 1), epsilon, prefix);
+}
+
+/** PyTorch nn.Linear `prefix` (weight [out, in], optional bias) applied to x [.., in]; returns [.., out]. */
+export function torchLinear(g: GraphBuilder, weights: WeightSource, prefix: string, x: string): string {
+  const [out, inp] = tensorShape(weights, `${prefix}.weight`, 2);
+  const weight = g.weight(`${prefix}.weight`, [inp, out], () => transposed(weights.read(`${prefix}.weight`), out, inp));
+  const hasBias = weights.has(`${prefix}.bias`);
+  return g.linear(x, weight, hasBias ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined, prefix);
+}
