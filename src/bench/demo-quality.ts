@@ -5,8 +5,8 @@
  * precision (default: the device's default, as the commands use); llava=DIR and sam=FILE add the attend backend's
  * point accuracy (with and without --remove-corner).
  */
-import { choosePrecision, type Precision } from "../pipeline/convert.ts";
-import { GlammModel } from "../pipeline/glamm-model.ts";
+import { choosePrecision, type Precision } from "../convert/glamm.ts";
+import { GlammModel } from "../pipeline/glamm/model.ts";
 import { imageSha256 } from "../pipeline/sam-cache.ts";
 import { resolveModel, DEMO_MODEL } from "../pipeline/sources.ts";
 import { ImageSession, runTask } from "../pipeline/tasks.ts";

@@ -5,9 +5,9 @@ import { notice } from "../cli/ui.ts";
 import { findManifest } from "../hub/manifests.ts";
 import { installedRecords, isIntact, readInstallRecord, type InstallRecord } from "../hub/store.ts";
 import { glammHome } from "../runtime/paths.ts";
-import { choosePrecision, convertedLocation, ensureConverted, type Precision } from "./convert.ts";
-import { rememberFileHashes } from "./fingerprint.ts";
-import { isGlamm } from "./pull-converter.ts";
+import { choosePrecision, convertedLocation, ensureConverted, type Precision } from "../convert/glamm.ts";
+import { rememberFileHashes } from "../convert/fingerprint.ts";
+import { isGlamm } from "../convert/pull-converter.ts";
 
 /** One installed GLaMM model's fitness to be served from a read-only GLAMM_HOME shared by many tasks. */
 export interface ShareCheck {

@@ -6,7 +6,7 @@ import { cudaStatus, type CudaStatus } from "./cuda.ts";
 import { ortNativeDir, ortVersion } from "./ort.ts";
 import { glammHome, runtimeDir } from "./paths.ts";
 import { runSelfTest, type SelfTestResult } from "./selftest.ts";
-import { choosePrecision } from "../pipeline/convert.ts";
+import { choosePrecision } from "../convert/glamm.ts";
 import { sharedHomeChecks, type ShareCheck } from "../pipeline/shared-home.ts";
 
 export interface DoctorReport {

@@ -13,7 +13,7 @@ import { glammHome } from "../../runtime/paths.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { openWeights, type WeightSource } from "../../weights/index.ts";
 import { LoraMergedWeights } from "../../weights/lora.ts";
-import { sourceFingerprint } from "../fingerprint.ts";
+import { sourceFingerprint } from "../../convert/fingerprint.ts";
 import { storedInverseFrequency } from "./llava.ts";
 
 /** The four checkpoints DiffLMM is made of, in their official layouts. */
