@@ -45,7 +45,7 @@ async function runPhase(phase: string): Promise<void> {
     const { writeWideCheckpoint } = await import("../test/helpers/wide-checkpoint.ts");
     writeWideCheckpoint(ckpt, Number(values.layers));
   } else if (phase === "convert-glamm") {
-    const { ensureConverted } = await import("../src/pipeline/convert.ts");
+    const { ensureConverted } = await import("../src/convert/glamm.ts");
     await ensureConverted({ glamm: join(ckpt, "glamm"), clip: join(ckpt, "clip") }, { precision });
   } else if (phase === "convert-attend") {
     const { AttendModel } = await import("../src/pipeline/attend/session.ts");

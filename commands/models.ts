@@ -15,7 +15,7 @@ export default class ModelsCommand extends Command {
   json = Option.Boolean("--json", false, { description: "print the list as JSON" });
 
   async execute(): Promise<number> {
-    const { convertedEntries } = await import("../src/pipeline/convert-cache.ts");
+    const { convertedEntries } = await import("../src/convert/cache.ts");
     const entries = convertedEntries();
     const models = listModels().map((m) => {
       const dir = m.installed ? readInstallRecord(m.name)?.dir : undefined;

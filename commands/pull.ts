@@ -28,7 +28,7 @@ export default class PullCommand extends Command {
     const controller = new AbortController();
     const interrupt = () => controller.abort();
     process.once("SIGINT", interrupt);
-    await import("../src/pipeline/pull-converter.ts"); // registers the ONNX conversion; loads onnxruntime only here
+    await import("../src/convert/pull-converter.ts"); // registers the ONNX conversion; loads onnxruntime only here
     const progress = new ProgressReporter({ stream: this.context.stderr, label: this.name });
     try {
       const results = await pullModel(this.name, {

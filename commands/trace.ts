@@ -43,7 +43,7 @@ export default class TraceCommand extends Command {
       let trace;
       const precision = parseChoice("--precision", this.precision, ["fp32", "fp16", "int4"] as const);
       if (backend === "glamm") {
-        const { runGlammTrace } = await import("../src/pipeline/trace-glamm.ts");
+        const { runGlammTrace } = await import("../src/pipeline/glamm/trace.ts");
         trace = await runGlammTrace({ ...common, model: this.model, vision: this.vision, boxes: this.boxes.map(parseBox), answer: this.answer, precision, onProgress: progress.update });
       } else {
         const { runAttendTrace } = await import("../src/pipeline/attend/trace.ts");

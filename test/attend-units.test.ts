@@ -9,7 +9,7 @@ import { buildLlamaGraph, type LlamaPrecision } from "../src/models/llama.ts";
 import { buildSamPointDecoder } from "../src/models/sam-prompt-decoder.ts";
 import { readNpy } from "../src/output/npy.ts";
 import { readChunksFile } from "../src/pipeline/attend/grouping.ts";
-import { openSamCheckpoint } from "../src/pipeline/attend/sam-checkpoint.ts";
+import { openSamCheckpoint } from "../src/models/sam-checkpoint.ts";
 import { createSession, ort } from "../src/runtime/ort.ts";
 import { readJsonObject } from "../src/util/json.ts";
 import { openWeights } from "../src/weights/index.ts";

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GlammError } from "../src/cli/errors.ts";
-import { convertedEntries, convertedRoot, ensureCachedGraphs } from "../src/pipeline/convert-cache.ts";
+import { convertedEntries, convertedRoot, ensureCachedGraphs } from "../src/convert/cache.ts";
 import { checkFreeDisk } from "../src/util/disk.ts";
 
 const work = mkdtempSync(join(tmpdir(), "glamm-convert-cache-"));

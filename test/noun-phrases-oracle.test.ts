@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { extractNounPhrases } from "../src/pipeline/noun-phrases.ts";
+import { extractNounPhrases } from "../src/text/noun-phrases.ts";
 
 // The attend-and-segment oracle's recorded token groups (see ../shared/oracle-aas/README.md, point 6). Its chunks
 // came from a stand-in rule that gives spaCy's chunks on the forced answers; the greedy run's gibberish is skipped.

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { GlammError } from "../src/cli/errors.ts";
-import { extractNounPhrases, phrasesFromMarkup, type NounPhrase } from "../src/pipeline/noun-phrases.ts";
+import { extractNounPhrases, phrasesFromMarkup, type NounPhrase } from "../src/text/noun-phrases.ts";
 
 interface Span {
   text: string;

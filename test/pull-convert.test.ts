@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeTinyCheckpoint } from "../src/models/tiny-checkpoint.ts";
 import { pullModel } from "../src/hub/store.ts";
-import { choosePrecision } from "../src/pipeline/convert.ts";
-import { sourceFingerprint } from "../src/pipeline/fingerprint.ts";
-import "../src/pipeline/pull-converter.ts";
+import { choosePrecision } from "../src/convert/glamm.ts";
+import { sourceFingerprint } from "../src/convert/fingerprint.ts";
+import "../src/convert/pull-converter.ts";
 
 const work = mkdtempSync(join(tmpdir(), "glamm-pull-convert-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

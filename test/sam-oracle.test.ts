@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import { buildMaskDecoder } from "../src/models/mask-decoder.ts";
-import { samConfigFrom } from "../src/pipeline/attend/sam-checkpoint.ts";
+import { samConfigFrom } from "../src/models/sam-checkpoint.ts";
 import { buildSamEncoder } from "../src/models/sam-encoder.ts";
 import { expectWithin } from "./helpers/tolerance.ts";
 import { readNpy } from "../src/output/npy.ts";

@@ -5,7 +5,7 @@ import { usageError } from "../cli/errors.ts";
 import { LlamaDecoder, type KvCache } from "../models/llama-runner.ts";
 import { syntheticLlamaWeights, vicuna7bShape } from "../models/llama-synthetic.ts";
 import { buildLlamaGraph, type LlamaPrecision } from "../models/llama.ts";
-import { SAM_VIT_H_CONFIG } from "../pipeline/attend/sam-checkpoint.ts";
+import { SAM_VIT_H_CONFIG } from "../models/sam-checkpoint.ts";
 import { buildSamPointDecoder } from "../models/sam-prompt-decoder.ts";
 import { ort } from "../runtime/ort.ts";
 import { temporarySession } from "./random-weights.ts";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { usageError } from "../cli/errors.ts";
 import { buildMaskDecoder } from "../models/mask-decoder.ts";
-import { SAM_VIT_H_CONFIG } from "../pipeline/attend/sam-checkpoint.ts";
+import { SAM_VIT_H_CONFIG } from "../models/sam-checkpoint.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../pipeline/masks.ts";
 import { SamEmbeddingCache } from "../pipeline/sam-cache.ts";

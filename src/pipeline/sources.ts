@@ -7,7 +7,7 @@ import { readInstallRecord } from "../hub/store.ts";
 import { writeTinyCheckpoint } from "../models/tiny-checkpoint.ts";
 import { glammHome } from "../runtime/paths.ts";
 import { readJsonObject } from "../util/json.ts";
-import type { GlammSources } from "./convert.ts";
+import type { GlammSources } from "../convert/glamm.ts";
 
 const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory();
 

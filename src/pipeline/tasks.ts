@@ -7,7 +7,7 @@ import { groundAnswer, parseAnswer } from "../output/markup.ts";
 import type { Box, ModelInfo, Segment, Task, TaskResult, Timings } from "../output/result.ts";
 import { tokenizerImageToken } from "../text/tokenizer.ts";
 import { generate, teacherForced, type SamplingOptions } from "./generate.ts";
-import type { EncodedImage, GlammModel } from "./glamm-model.ts";
+import type { EncodedImage, GlammModel } from "./glamm/model.ts";
 import { buildConversation, CAPTION_INSTRUCTION, GCG_INSTRUCTION, REGION_CAPTION_INSTRUCTION, referringSegmentationInstruction, type Turn } from "./prompt.ts";
 import { imageSha256 } from "./sam-cache.ts";
 

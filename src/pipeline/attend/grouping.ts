@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { inputError } from "../../cli/errors.ts";
 import type { LlamaTokenizer } from "../../text/tokenizer.ts";
-import { extractNounPhrases, type NounPhrase } from "../noun-phrases.ts";
+import { extractNounPhrases, type NounPhrase } from "../../text/noun-phrases.ts";
 
 /** A phrase and the span its tokens are matched on: the root word's [start, end) in the decoded text. */
 export interface PhraseSpan {

@@ -12,8 +12,8 @@ import { createSession, ort, type Device } from "../../runtime/ort.ts";
 import { LlamaTokenizer, tokenizerImageToken, IMAGE_PLACEHOLDER, IMAGE_TOKEN_INDEX } from "../../text/tokenizer.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { openWeights, type WeightSource } from "../../weights/index.ts";
-import { ensureCachedGraphs } from "../convert-cache.ts";
-import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "../convert-graph.ts";
+import { ensureCachedGraphs } from "../../convert/cache.ts";
+import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "../../convert/save-graph.ts";
 import type { EmbeddingTable } from "../embeddings.ts";
 import { LLAVA_V1_SYSTEM } from "../prompt.ts";
 

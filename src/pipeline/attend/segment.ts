@@ -4,10 +4,10 @@ import type { RgbImage } from "../../image/rgb-image.ts";
 import { buildSamEncoder } from "../../models/sam-encoder.ts";
 import { buildSamPointDecoder, POINT_DECODER_IO, type PointDecoderSpec } from "../../models/sam-prompt-decoder.ts";
 import { createSession, ort, type Device } from "../../runtime/ort.ts";
-import { ensureCachedGraphs } from "../convert-cache.ts";
-import { estimateConvertedBytes, saveGraph } from "../convert-graph.ts";
+import { ensureCachedGraphs } from "../../convert/cache.ts";
+import { estimateConvertedBytes, saveGraph } from "../../convert/save-graph.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../masks.ts";
-import { openSamCheckpoint } from "./sam-checkpoint.ts";
+import { openSamCheckpoint } from "../../models/sam-checkpoint.ts";
 
 /** SAM as three sessions: image encoder, point-prompt decoder, mask post-processing. */
 export interface SamModel {

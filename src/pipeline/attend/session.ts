@@ -3,7 +3,7 @@ import type { RgbImage } from "../../image/rgb-image.ts";
 import type { LlamaPrecision } from "../../models/llama.ts";
 import type { Device } from "../../runtime/ort.ts";
 import { spliceEmbeddings } from "../embeddings.ts";
-import { phrasesFromMarkup } from "../noun-phrases.ts";
+import { phrasesFromMarkup } from "../../text/noun-phrases.ts";
 import { decodeWithProbe } from "./decode.ts";
 import { extractedPhrases, groupTokens, rootSpans, tokenCharSpans, type PhraseSpan, type TokenGroup } from "./grouping.ts";
 import { encodeLlavaImage, llavaPrompt, llavaPromptIds, loadLlava, type LlavaImage, type LlavaModel, type LlavaTurn } from "./llava.ts";

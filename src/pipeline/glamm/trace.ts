@@ -1,17 +1,17 @@
 import { join } from "node:path";
-import { hiddenStateIndex, regionLevelIndices } from "../models/clip.ts";
-import type { PixelBox } from "../models/region-encoder.ts";
-import type { NpyArray } from "../output/npy.ts";
-import type { Device, ort } from "../runtime/ort.ts";
-import { tokenizerImageToken } from "../text/tokenizer.ts";
-import { readJsonObject } from "../util/json.ts";
-import type { Precision } from "./convert.ts";
-import { generate, teacherForced } from "./generate.ts";
-import { GlammModel, type EncodedImage } from "./glamm-model.ts";
-import { buildPrompt } from "./prompt.ts";
-import { ImageSession } from "./tasks.ts";
-import { resolveModel } from "./sources.ts";
-import { f32, i64, u8, type TraceResult } from "./trace-output.ts";
+import { hiddenStateIndex, regionLevelIndices } from "../../models/clip.ts";
+import type { PixelBox } from "../../models/region-encoder.ts";
+import type { NpyArray } from "../../output/npy.ts";
+import type { Device, ort } from "../../runtime/ort.ts";
+import { tokenizerImageToken } from "../../text/tokenizer.ts";
+import { readJsonObject } from "../../util/json.ts";
+import type { Precision } from "../../convert/glamm.ts";
+import { generate, teacherForced } from "../generate.ts";
+import { GlammModel, type EncodedImage } from "./model.ts";
+import { buildPrompt } from "../prompt.ts";
+import { ImageSession } from "../tasks.ts";
+import { resolveModel } from "../sources.ts";
+import { f32, i64, u8, type TraceResult } from "../trace-output.ts";
 
 export interface GlammTraceOptions {
   model?: string;

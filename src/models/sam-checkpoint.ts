@@ -1,9 +1,9 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
-import { modelError } from "../../cli/errors.ts";
-import type { SamConfig } from "../../models/sam-common.ts";
-import { readJsonObject, type JsonObject } from "../../util/json.ts";
-import { openWeights, type WeightSource } from "../../weights/index.ts";
+import { modelError } from "../cli/errors.ts";
+import type { SamConfig } from "./sam-common.ts";
+import { readJsonObject, type JsonObject } from "../util/json.ts";
+import { openWeights, type WeightSource } from "../weights/index.ts";
 
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
 const isIndexList = (value: unknown): value is number[] => Array.isArray(value) && value.every((i) => Number.isSafeInteger(i) && i >= 0);

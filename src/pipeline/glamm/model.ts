@@ -1,17 +1,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { inputError } from "../cli/errors.ts";
-import { loadClipPreprocessConfig, type ClipPreprocessConfig } from "../image/clip-config.ts";
-import { preprocessClip, preprocessSam, type ClipInput, type SamInput } from "../image/preprocess.ts";
-import type { RgbImage } from "../image/rgb-image.ts";
-import { LlamaDecoder } from "../models/llama-runner.ts";
-import { normalizeBoxes, type PixelBox } from "../models/region-encoder.ts";
-import { createSession, ort, type Device } from "../runtime/ort.ts";
-import { LlamaTokenizer } from "../text/tokenizer.ts";
-import { ensureConverted, type ConvertedManifest, type GlammSources, type Precision } from "./convert.ts";
-import { GLAMM_DEFAULT_BBOX_TOKEN_ID, spliceEmbeddings, type EmbeddingTable, type SplicedSequence } from "./embeddings.ts";
-import { postprocessMasks, type PostprocessedMasks } from "./masks.ts";
-import { SamEmbeddingCache, type SamEmbedding } from "./sam-cache.ts";
+import { inputError } from "../../cli/errors.ts";
+import { loadClipPreprocessConfig, type ClipPreprocessConfig } from "../../image/clip-config.ts";
+import { preprocessClip, preprocessSam, type ClipInput, type SamInput } from "../../image/preprocess.ts";
+import type { RgbImage } from "../../image/rgb-image.ts";
+import { LlamaDecoder } from "../../models/llama-runner.ts";
+import { normalizeBoxes, type PixelBox } from "../../models/region-encoder.ts";
+import { createSession, ort, type Device } from "../../runtime/ort.ts";
+import { LlamaTokenizer } from "../../text/tokenizer.ts";
+import { ensureConverted, type ConvertedManifest, type GlammSources, type Precision } from "../../convert/glamm.ts";
+import { GLAMM_DEFAULT_BBOX_TOKEN_ID, spliceEmbeddings, type EmbeddingTable, type SplicedSequence } from "../embeddings.ts";
+import { postprocessMasks, type PostprocessedMasks } from "../masks.ts";
+import { SamEmbeddingCache, type SamEmbedding } from "../sam-cache.ts";
 
 export interface LoadOptions {
   precision: Precision;

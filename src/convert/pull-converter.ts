@@ -4,7 +4,7 @@ import { notice } from "../cli/ui.ts";
 import { registerConverter } from "../hub/converters.ts";
 import { installedRecords, readInstallRecord, type InstallRecord } from "../hub/store.ts";
 import { readJsonObject } from "../util/json.ts";
-import { choosePrecision, ensureConverted } from "./convert.ts";
+import { choosePrecision, ensureConverted } from "./glamm.ts";
 import { rememberFileHashes } from "./fingerprint.ts";
 
 const isGlamm = (record: InstallRecord): boolean => {

@@ -6,15 +6,15 @@ import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
 import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../models/llama.ts";
 import { buildMaskDecoder } from "../models/mask-decoder.ts";
 import { buildRegionEncoderGraph, regionEncoderSettings } from "../models/region-encoder.ts";
-import { samConfigFrom } from "./attend/sam-checkpoint.ts";
+import { samConfigFrom } from "../models/sam-checkpoint.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { cudaStatus } from "../runtime/cuda.ts";
 import { ortNativeDir, type Device } from "../runtime/ort.ts";
 import { readJsonObject } from "../util/json.ts";
 import { openWeights } from "../weights/index.ts";
-import { ensureCachedGraphs } from "./convert-cache.ts";
-import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "./convert-graph.ts";
-import { buildMaskPostprocess } from "./masks.ts";
+import { ensureCachedGraphs } from "./cache.ts";
+import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "./save-graph.ts";
+import { buildMaskPostprocess } from "../pipeline/masks.ts";
 
 export type Precision = LlamaPrecision;
 
