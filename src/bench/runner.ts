@@ -26,6 +26,8 @@ export interface BenchResult {
   medianMs: number;
   minMs: number;
   maxMs: number;
+  /** Every timed run, in order. */
+  timesMs: number[];
   rate?: { unit: string; median: number };
   peakRssMiB: number;
 }
@@ -61,6 +63,7 @@ export async function runBenchmark(
       medianMs,
       minMs: Math.min(...times),
       maxMs: Math.max(...times),
+      timesMs: times,
       ...(prepared.unit ? { rate: { unit: `${prepared.unit.name}/s`, median: prepared.unit.perRun / (medianMs / 1000) } } : {}),
       peakRssMiB: peakRssMiB(),
     };
