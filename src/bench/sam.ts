@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { usageError } from "../cli/errors.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
 import { buildMaskDecoder } from "../models/mask-decoder.ts";
 import { SAM_VIT_H_CONFIG } from "../models/sam-common.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
@@ -102,15 +103,19 @@ function positiveParam(params: Record<string, string>, name: string, fallback: n
   return value;
 }
 
+/** The ViT-H encoder graph with its first `depth` blocks (global attention where ViT-H has it), random weights. */
+export function samEncoderGraph(depth: number, floatType: "float32" | "float16" = "float32"): GraphBuilder {
+  const config = { ...SAM_VIT_H_CONFIG, encoderGlobalAttnIndexes: SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes.filter((i) => i < depth) };
+  return buildSamEncoder(glammSamWeights(depth), config, { floatType }).graph;
+}
+
 export const samEncoderBenchmark: Benchmark = {
   name: "sam-encoder",
   description: "SAM ViT-H image encoder at 1024², random weights (params dtype=float32|float16, blocks=N of 32: the first N, global attention at 7, 15, ...)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
     const depth = positiveParam(params, "blocks", VIT_H.depth);
     if (depth > VIT_H.depth) throw usageError(`blocks must be at most ${VIT_H.depth} (got ${depth})`);
-    const config = { ...SAM_VIT_H_CONFIG, encoderGlobalAttnIndexes: SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes.filter((i) => i < depth) };
-    const { graph } = buildSamEncoder(glammSamWeights(depth), config, { floatType: benchFloatType(params) });
-    const { session, dispose } = await temporarySession(graph, device);
+    const { session, dispose } = await temporarySession(samEncoderGraph(depth, benchFloatType(params)), device);
     const pixels = new ort.Tensor("float32", wave(3 * IMAGE_SIDE * IMAGE_SIDE, 2), [1, 3, IMAGE_SIDE, IMAGE_SIDE]);
     return { run: async () => void (await session.run({ pixel_values: pixels })), dispose, unit: { name: "image", perRun: 1 } };
   },

@@ -61,6 +61,10 @@ export async function createSession(model: string | Uint8Array, options: Session
   const providers = chooseProviders(device, options.cuda);
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: "all",
+    // Without the CPU arena and memory patterns freed activations go back to the system: SAM ViT-H's 1 GB attention
+    // maps otherwise leave the process at twice the live peak (7.0 vs 3.5 GB on 8 blocks), and it runs no slower.
+    enableCpuMemArena: false,
+    enableMemPattern: false,
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
   };
   const create = (executionProviders: ("cuda" | "cpu")[]) =>
