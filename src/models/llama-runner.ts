@@ -6,16 +6,16 @@ import { LLAMA_IO } from "./llama.ts";
 const CAPACITY_STEP = 64;
 
 /**
- * Keys and values of the first `length` positions, in per-layer buffers [kv_heads, capacity, head_dim] that the
- * decoder reads in place. Extending a cache writes the new positions into the same buffers (while they fit) and
- * returns a longer cache: the shorter one stays valid as a prefix, but of two caches extended from one prefix only
- * the last written is intact.
+ * Keys and values of the first `length` positions, in per-layer buffers that the decoder reads in place: keys
+ * [kv_heads, head_dim, capacity] (transposed), values [kv_heads, capacity, head_dim]. Extending a cache writes the new
+ * positions into the same buffers (while they fit) and returns a longer cache: the shorter one stays valid as a
+ * prefix, but of two caches extended from one prefix only the last written is intact.
  */
 export class KvCache {
   constructor(
     readonly length: number,
     readonly capacity: number,
-    /** 2 per layer (key, value), each [kv_heads, capacity, head_dim]. */
+    /** 2 per layer: key, value. */
     readonly buffers: Float32Array[],
   ) {}
 
@@ -23,21 +23,34 @@ export class KvCache {
     return new KvCache(0, 0, Array.from({ length: 2 * config.numLayers }, () => new Float32Array(0)));
   }
 
-  /** This cache followed by `rows` (per buffer [kv_heads, seq, head_dim]), growing the buffers when they are full. */
-  extended(rows: Float32Array[], seq: number, config: LlamaConfig): KvCache {
+  /** This cache with room for `seq` more positions: itself when they fit, else a copy into larger buffers. */
+  reserve(seq: number, config: LlamaConfig): KvCache {
+    if (this.length + seq <= this.capacity) return this;
     const { numKvHeads: heads, headDim } = config;
-    const length = this.length + seq;
-    const grow = length > this.capacity;
-    const capacity = grow ? Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP : this.capacity;
+    const capacity = Math.ceil((this.length + seq) / CAPACITY_STEP) * CAPACITY_STEP;
     const buffers = this.buffers.map((buffer, i) => {
-      const target = grow ? new Float32Array(heads * capacity * headDim) : buffer;
-      for (let h = 0; h < heads; h++) {
-        if (grow) target.set(buffer.subarray(h * this.capacity * headDim, (h * this.capacity + this.length) * headDim), h * capacity * headDim);
-        target.set(rows[i].subarray(h * seq * headDim, (h + 1) * seq * headDim), (h * capacity + this.length) * headDim);
-      }
+      const target = new Float32Array(heads * capacity * headDim);
+      // Keys hold one row of `capacity` per (head, dim), values one block of capacity × head_dim per head.
+      const [rows, width] = i % 2 === 0 ? [heads * headDim, 1] : [heads, headDim];
+      for (let r = 0; r < rows; r++) target.set(buffer.subarray(r * this.capacity * width, (r * this.capacity + this.length) * width), r * capacity * width);
       return target;
     });
-    return new KvCache(length, capacity, buffers);
+    return new KvCache(this.length, capacity, buffers);
+  }
+
+  /** This cache followed by `seq` positions (keys [kv_heads, head_dim, seq], values [kv_heads, seq, head_dim] per layer). */
+  extended(added: Float32Array[], seq: number, config: LlamaConfig): KvCache {
+    if (this.length + seq > this.capacity) throw new RangeError(`KV cache of capacity ${this.capacity} cannot take ${seq} more positions after ${this.length}`);
+    const { numKvHeads: heads, headDim } = config;
+    const { length, capacity } = this;
+    this.buffers.forEach((buffer, i) => {
+      if (i % 2 === 0) {
+        for (let row = 0; row < heads * headDim; row++) for (let j = 0; j < seq; j++) buffer[row * capacity + length + j] = added[i][row * seq + j];
+      } else {
+        for (let h = 0; h < heads; h++) buffer.set(added[i].subarray(h * seq * headDim, (h + 1) * seq * headDim), (h * capacity + length) * headDim);
+      }
+    });
+    return new KvCache(length + seq, capacity, this.buffers);
   }
 }
 
@@ -82,9 +95,11 @@ export class LlamaDecoder {
   }
 
   /** Runs `embeds` ([seq, hidden] row-major) after the cached positions in `past` (default: none). */
-  async forward(embeds: Float32Array, past: KvCache = KvCache.empty(this.config), options: ForwardOptions = {}): Promise<DecoderStep> {
+  async forward(embeds: Float32Array, cached: KvCache = KvCache.empty(this.config), options: ForwardOptions = {}): Promise<DecoderStep> {
     const { hiddenSize, numLayers, numKvHeads, headDim } = this.config;
     const seq = embeds.length / hiddenSize;
+    // Room for this step first: the graph sees buffers that already fit past + new (GroupQueryAttention needs it).
+    const past = cached.reserve(seq, this.config);
     const int64 = (values: readonly number[]) => new ort.Tensor("int64", BigInt64Array.from(values, BigInt), [values.length]);
     const rows = options.logitRows ?? [-1];
     const feeds: Record<string, ort.Tensor> = {
@@ -93,10 +108,9 @@ export class LlamaDecoder {
       // lm_head on no rows is not a valid MatMulNBits shape: compute the last and drop it.
       [LLAMA_IO.logitsPositions]: int64(rows.length ? rows : [-1]),
     };
-    const dims = [1, numKvHeads, past.capacity, headDim];
     for (let layer = 0; layer < numLayers; layer++) {
-      feeds[LLAMA_IO.pastKey(layer)] = new ort.Tensor("float32", past.buffers[2 * layer], dims);
-      feeds[LLAMA_IO.pastValue(layer)] = new ort.Tensor("float32", past.buffers[2 * layer + 1], dims);
+      feeds[LLAMA_IO.pastKey(layer)] = new ort.Tensor("float32", past.buffers[2 * layer], [1, numKvHeads, headDim, past.capacity]);
+      feeds[LLAMA_IO.pastValue(layer)] = new ort.Tensor("float32", past.buffers[2 * layer + 1], [1, numKvHeads, past.capacity, headDim]);
     }
     if (this.hasProbe) {
       if (!options.probeSpan) throw new Error("this decoder has an attention probe: forward needs the key span it reads");

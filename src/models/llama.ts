@@ -1,5 +1,4 @@
 import { modelError } from "../cli/errors.ts";
-import { attr } from "../graph/attributes.ts";
 import { applyRotaryHalf, causalMask, lowestFloat, mergeHeads, rotaryCaches, rotaryCosSin, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import { quantizeInt4 } from "../graph/int4.ts";
@@ -38,11 +37,12 @@ export interface AttentionProbe {
 }
 
 /**
- * Graph I/O names. In: inputs_embeds, the KV cache buffers past_key_values.N.key/value [batch, kv_heads, capacity,
- * head_dim] of which the first past_length positions are filled (the rest is masked out, so the caller can grow the
- * buffers in place), and logits_positions (the rows lm_head runs on; negative counts from the end). Out: logits at
- * those rows, final-norm hidden states of every row, and only this step's keys/values new.N.key/value
- * [batch, kv_heads, seq, head_dim] for the caller to write into its buffers (no per-step copy of the whole cache).
+ * Graph I/O names. In: inputs_embeds, the KV cache buffers past_key_values.N.key [batch, kv_heads, head_dim, capacity]
+ * (keys stored transposed, so scoring them is a plain MatMul) and .value [batch, kv_heads, capacity, head_dim] of which
+ * the first past_length positions are filled (the rest is masked out, so the caller can grow the buffers in place), and
+ * logits_positions (the rows lm_head runs on; negative counts from the end). Out: logits at those rows, final-norm
+ * hidden states of every row, and only this step's keys new.N.key [batch, kv_heads, head_dim, seq] and values
+ * new.N.value [batch, kv_heads, seq, head_dim] for the caller to write into its buffers (no per-step cache copy).
  */
 export const LLAMA_IO = {
   inputsEmbeds: "inputs_embeds",
@@ -104,18 +104,18 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
   const pastLength = g.input(LLAMA_IO.pastLength, "int64", [1]);
   const logitsPositions = g.input(LLAMA_IO.logitsPositions, "int64", ["logits_rows"]);
   const pasts = Array.from({ length: numLayers }, (_, layer) => [
-    g.input(LLAMA_IO.pastKey(layer), kvType, ["batch", numKvHeads, "capacity", headDim]),
+    g.input(LLAMA_IO.pastKey(layer), kvType, ["batch", numKvHeads, headDim, "capacity"]),
     g.input(LLAMA_IO.pastValue(layer), kvType, ["batch", numKvHeads, "capacity", headDim]),
   ]);
   if (options.attention === "gqa" && options.rotaryInverseFrequency) throw modelError("stored rotary frequencies need plain attention");
   const probe = options.probe && resolveProbe(options.probe, config, options.attention);
   const probeSpan = probe && [g.input(LLAMA_IO.probeKeyStart, "int64", [1]), g.input(LLAMA_IO.probeKeyEnd, "int64", [1])];
   const probeRows: string[] = [];
-  const step: StepShape = { pastLength, seqLength: g.shape(embeds, 1, 2), capacity: g.shape(pasts[0][0], 2, 3) };
+  const step: StepShape = { pastLength, seqLength: g.shape(embeds, 1, 2), capacity: g.shape(pasts[0][1], 2, 3) };
   const attend =
     options.attention === "gqa"
       ? gqaAttention(g, config, embeds, step, options.maxPositions ?? 4096)
-      : plainAttention(g, config, pasts[0][0], step, options.rotaryInverseFrequency);
+      : plainAttention(g, config, step, options.rotaryInverseFrequency);
 
   let x = embeds;
   for (let layer = 0; layer < numLayers; layer++) {
@@ -127,7 +127,7 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
       const v = linear(h, `${p}.self_attn.v_proj.weight`, numKvHeads * headDim, hidden);
       const [attention, newKey, newValue, probabilities] = attend(q, k, v, pasts[layer][0], pasts[layer][1]);
       if (probe && probeSpan && probe.layers.includes(layer)) probeRows.push(probeRow(g, config, probabilities!, step, probe.head, probeSpan));
-      g.output(newKey, LLAMA_IO.newKey(layer), kvType, ["batch", numKvHeads, "seq", headDim]);
+      g.output(newKey, LLAMA_IO.newKey(layer), kvType, ["batch", numKvHeads, headDim, "seq"]);
       g.output(newValue, LLAMA_IO.newValue(layer), kvType, ["batch", numKvHeads, "seq", headDim]);
       const afterAttention = g.add(x, linear(attention, `${p}.self_attn.o_proj.weight`, hidden, numHeads * headDim));
       const m = norm(afterAttention, `${p}.post_attention_layernorm.weight`);
@@ -157,8 +157,8 @@ interface StepShape {
 
 /**
  * (q, k, v [B, S, heads·D], past key buffer, past value buffer) -> [attention output [B, S, H·D], this step's rotated
- * keys and values [B, kv, S, D], and for plain attention the probabilities [B, kv, groups, S, capacity + S] over the
- * buffer's positions then this step's].
+ * keys [B, kv, D, S] and values [B, kv, S, D], and for plain attention the probabilities
+ * [B, kv, groups, S, capacity + S] over the buffer's positions then this step's].
  */
 type Attend = (q: string, k: string, v: string, pastKey: string, pastValue: string) => [string, string, string, string?];
 function resolveProbe(probe: AttentionProbe, config: LlamaConfig, attention: LlamaGraphOptions["attention"]): { layers: number[]; head: number } {
@@ -199,32 +199,36 @@ function rotaryFromFrequencies(g: GraphBuilder, positionIds: string, inverseFreq
  * one key/value head, HF repeat_kv) scores the buffer's keys (positions from past_length on masked out) and this
  * step's keys (causal), one softmax over both, then probabilities times the buffer's and this step's values.
  */
-function plainAttention(g: GraphBuilder, config: LlamaConfig, firstPastKey: string, step: StepShape, inverseFrequency?: Float32Array): Attend {
+function plainAttention(g: GraphBuilder, config: LlamaConfig, step: StepShape, inverseFrequency?: Float32Array): Attend {
   const { numHeads, numKvHeads, headDim } = config;
   const groups = numHeads / numKvHeads;
   const past = g.squeeze(step.pastLength, [0]);
   const positions = g.unsqueeze(g.range(past, g.add(past, g.squeeze(step.seqLength, [0])), g.ints([1], [])), [0]);
   const [cos, sin] = inverseFrequency ? rotaryFromFrequencies(g, positions, inverseFrequency, headDim) : rotaryCosSin(g, positions, headDim, config.ropeTheta);
-  const bufferPositions = g.range(g.ints([0], []), g.squeeze(g.shape(firstPastKey, 2, 3), [0]), g.ints([1], []));
+  const bufferPositions = g.range(g.ints([0], []), g.squeeze(step.capacity, [0]), g.ints([1], []));
   const bufferMask = g.where(g.less(bufferPositions, step.pastLength), g.scalar(0), g.scalar(lowestFloat(g)));
-  const scale = 1 / Math.sqrt(headDim);
-  // q·kᵀ·scale in one node (no transposed copy of the keys); [B, kv, groups, S, D] against [B, kv, 1, T, D].
-  const scores = (queries: string, keys: string) => g.contrib("FusedMatMul", [queries, g.unsqueeze(keys, [2])], { transB: 1, alpha: attr.float(scale) });
+  const scale = g.scalar(1 / Math.sqrt(headDim));
+  // q·kᵀ/√D: [B, kv, groups, S, D] against transposed keys [B, kv, 1, D, T].
+  const scores = (queries: string, keys: string) => g.mul(g.matMul(queries, g.unsqueeze(keys, [2])), scale);
   return (q, k, v, pastKey, pastValue) => {
     const queries = g.reshape(applyRotaryHalf(g, splitHeads(g, q, numHeads, headDim), cos, sin, headDim), [0, numKvHeads, groups, -1, headDim]);
     const newKey = applyRotaryHalf(g, splitHeads(g, k, numKvHeads, headDim), cos, sin, headDim);
+    const newKeyColumns = g.transpose(newKey, [0, 1, 3, 2]);
     const newValue = splitHeads(g, v, numKvHeads, headDim);
     const pastScores = g.add(scores(queries, pastKey), bufferMask);
-    const newScores = g.add(scores(queries, newKey), causalMask(g, newKey, newKey));
+    const newScores = g.add(scores(queries, newKeyColumns), causalMask(g, newKey, newKey));
     const probabilities = g.softmax(g.concat([pastScores, newScores], -1), -1);
     const pastProbabilities = g.slice(probabilities, g.ints([0]), step.capacity, [4]);
     const newProbabilities = g.slice(probabilities, step.capacity, [Number.MAX_SAFE_INTEGER], [4]);
     const attention = g.add(g.matMul(pastProbabilities, g.unsqueeze(pastValue, [2])), g.matMul(newProbabilities, g.unsqueeze(newValue, [2])));
-    return [mergeHeads(g, g.reshape(attention, [0, numHeads, -1, headDim])), newKey, newValue, probabilities];
+    return [mergeHeads(g, g.reshape(attention, [0, numHeads, -1, headDim])), newKeyColumns, newValue, probabilities];
   };
 }
 
-/** com.microsoft GroupQueryAttention with built-in rotary; it copies the buffer's filled rows into its own present. */
+/**
+ * com.microsoft GroupQueryAttention with built-in rotary. It copies the buffers' filled rows into its own present
+ * every step (onnxruntime-node copies even a preallocated shared output back), so it is the slower choice on CPU.
+ */
 function gqaAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, step: StepShape, maxPositions: number): Attend {
   const { numHeads, numKvHeads, headDim } = config;
   const total = g.add(step.pastLength, step.seqLength);
@@ -232,13 +236,13 @@ function gqaAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, step
   const totalLength = g.cast(g.squeeze(total, [0]), "int32");
   const [cosCache, sinCache] = rotaryCaches(g, headDim, maxPositions, config.ropeTheta);
   return (q, k, v, pastKey, pastValue) => {
-    const [output, presentKey, presentValue] = g.groupQueryAttention(q, k, v, pastKey, pastValue, seqlensK, totalLength, {
+    const [output, presentKey, presentValue] = g.groupQueryAttention(q, k, v, g.transpose(pastKey, [0, 1, 3, 2]), pastValue, seqlensK, totalLength, {
       numHeads,
       kvNumHeads: numKvHeads,
       rotary: { cosCache, sinCache },
     });
     const newRows = (present: string) => g.slice(present, step.pastLength, total, [2]);
-    return [output, newRows(presentKey), newRows(presentValue)];
+    return [output, g.transpose(newRows(presentKey), [0, 1, 3, 2]), newRows(presentValue)];
   };
 }
 
