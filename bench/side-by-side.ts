@@ -5,7 +5,10 @@
  * (reference / glamm: how many times faster glamm is). With --before DIR, a second glamm checkout (e.g. an older
  * commit) runs in the same rotation.
  *
- *   npx bun bench/side-by-side.ts [stage ...] [--rounds 3] [--repeat 3] [--before DIR] [--markdown]
+ *   npx bun bench/side-by-side.ts [stage ...] [--rounds 3] [--repeat 3] [--warmup 1] [--before DIR] [--markdown]
+ *
+ * Stage names match by prefix (llama, clip, sam, region). SIDE_BY_SIDE_LAYERS (default 2) and
+ * SIDE_BY_SIDE_SAM_BLOCKS (default 8: blocks 0-7, the last global) size the LLaMA and SAM stages.
  */
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
@@ -53,6 +56,7 @@ const option = (name: string, fallback: string) => {
 };
 const rounds = Number(option("--rounds", "3"));
 const repeat = option("--repeat", "3");
+const warmup = option("--warmup", "1");
 const before = option("--before", "");
 const maxLoadWaitS = Number(option("--max-wait", "120"));
 const markdown = args.includes("--markdown") && Boolean(args.splice(args.indexOf("--markdown"), 1));
@@ -67,7 +71,7 @@ function waitForQuiet(): number {
 }
 
 function runGlamm(dir: string, stage: Stage): Sample {
-  const out = spawnSync("bun", ["src/main.ts", "bench", ...stage.glamm, "--device", "cpu", "--json", "--repeat", repeat], { cwd: dir, encoding: "utf8" });
+  const out = spawnSync("bun", ["src/main.ts", "bench", ...stage.glamm, "--device", "cpu", "--json", "--repeat", repeat, "--warmup", warmup], { cwd: dir, encoding: "utf8" });
   if (out.status !== 0) throw new Error(`glamm bench ${stage.glamm[0]} in ${dir} failed: ${out.stderr.trim().split("\n").at(-1)}`);
   const [result] = JSON.parse(out.stdout) as { timesMs?: number[]; medianMs: number; peakRssMiB: number }[];
   // Checkouts from before timesMs existed report the median only.
@@ -76,7 +80,7 @@ function runGlamm(dir: string, stage: Stage): Sample {
 
 function runReference(stage: Stage): Sample {
   const [script, ...rest] = stage.reference;
-  const out = spawnSync("/usr/bin/python3", [join(root, "bench/reference", script), ...rest, "--repeat", repeat], { encoding: "utf8" });
+  const out = spawnSync("/usr/bin/python3", [join(root, "bench/reference", script), ...rest, "--repeat", repeat, "--warmup", warmup], { encoding: "utf8" });
   if (out.status !== 0) throw new Error(`${script} failed: ${out.stderr.trim().split("\n").at(-1)}`);
   const result = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as { times_ms: number[]; peak_rss_mib: number };
   return { times: result.times_ms, peakRssMiB: result.peak_rss_mib };
