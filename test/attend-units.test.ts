@@ -124,7 +124,7 @@ describe.skipIf(!present)("LLaMA attention probe", () => {
     const decoder = await LlamaDecoder.create(graph.toBytes(), config, { device: "cpu" });
     weights.close();
     const probes: Float32Array[] = [];
-    for (const span of spans) probes.push((await decoder.forward(embeds, undefined, span)).probe!);
+    for (const span of spans) probes.push((await decoder.forward(embeds, undefined, { probeSpan: span })).probe!);
     await decoder.release();
     return probes;
   }

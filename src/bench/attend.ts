@@ -44,11 +44,11 @@ export const attendDecodeBenchmark: Benchmark = {
       const decoder = await LlamaDecoder.create(path, config, { device });
       const span = probe === "on" ? IMAGE_SPAN : undefined;
       const all = wave((PROMPT + tokens) * config.hiddenSize, 0.5);
-      const prefill = await decoder.forward(all.subarray(0, PROMPT * config.hiddenSize), undefined, span);
+      const prefill = await decoder.forward(all.subarray(0, PROMPT * config.hiddenSize), undefined, { probeSpan: span });
       const row = (i: number) => all.subarray((PROMPT + i) * config.hiddenSize, (PROMPT + i + 1) * config.hiddenSize);
       const run = async () => {
         let cache: KvCache = prefill.present;
-        for (let i = 0; i < tokens; i++) cache = (await decoder.forward(row(i), cache, span)).present;
+        for (let i = 0; i < tokens; i++) cache = (await decoder.forward(row(i), cache, { probeSpan: span })).present;
       };
       return { run, dispose: async () => void (await decoder.release(), removeDir()), unit: { name: "token", perRun: tokens } };
     } catch (error) {

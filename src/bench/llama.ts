@@ -3,14 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { usageError } from "../cli/errors.ts";
 import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
-import { buildLlamaGraph, type LlamaPrecision } from "../models/llama.ts";
+import { buildLlamaGraph, DEFAULT_INT4_ACCURACY_LEVEL, type LlamaPrecision } from "../models/llama.ts";
 import { LlamaDecoder, type KvCache } from "../models/llama-runner.ts";
 import { syntheticLlamaWeights, vicuna7bShape } from "../models/llama-synthetic.ts";
 import { openWeights, type WeightSource } from "../weights/index.ts";
 import type { BenchOptions, Benchmark, PreparedBenchmark } from "./runner.ts";
 
 const SYNTHETIC = "synthetic-7b-2layer";
-const PARAMS = `model=${SYNTHETIC}|<checkpoint dir>, precision=fp32|fp16|int4, prompt=N (default 600)`;
+const PARAMS = `model=${SYNTHETIC}|<checkpoint dir>, layers=N (synthetic model, default 2), precision=fp32|fp16|int4, accuracy=0|4 (int4 MatMulNBits accuracy_level, default 4), prompt=N (default 600)`;
 
 interface Setup {
   decoder: LlamaDecoder;
@@ -25,11 +25,15 @@ async function setUp({ device, params }: BenchOptions): Promise<Setup> {
   if (!["fp32", "fp16", "int4"].includes(precision)) throw usageError(`precision must be fp32, fp16 or int4 (got ${precision})`);
   const prompt = Number(params.prompt ?? 600);
   if (!(Number.isInteger(prompt) && prompt >= 1)) throw usageError(`prompt must be a whole number >= 1 (got ${params.prompt})`);
+  const accuracy = Number(params.accuracy ?? DEFAULT_INT4_ACCURACY_LEVEL);
+  if (accuracy !== 0 && accuracy !== 4) throw usageError(`accuracy must be 0 or 4 (got ${params.accuracy})`);
+  const layers = Number(params.layers ?? 2);
+  if (!(Number.isInteger(layers) && layers >= 1)) throw usageError(`layers must be a whole number >= 1 (got ${params.layers})`);
   const model = params.model ?? SYNTHETIC;
   let weights: WeightSource;
   let config: LlamaConfig;
   if (model === SYNTHETIC) {
-    config = vicuna7bShape(2);
+    config = vicuna7bShape(layers);
     weights = syntheticLlamaWeights(config);
   } else {
     weights = openWeights(model);
@@ -38,7 +42,8 @@ async function setUp({ device, params }: BenchOptions): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), "glamm-bench-llama-"));
   try {
     const path = join(dir, "decoder.onnx");
-    await buildLlamaGraph(weights, config, { precision }).save(path);
+    await buildLlamaGraph(weights, config, { precision, int4AccuracyLevel: accuracy as 0 | 4 }).save(path);
+    Bun.gc(true); // the builder's copy of the weights, before onnxruntime loads its own (a 7B int4 graph is ~4 GB)
     const decoder = await LlamaDecoder.create(path, config, { device });
     return { decoder, config, prompt, dispose: async () => void (await decoder.release(), weights.close(), rmSync(dir, { recursive: true, force: true })) };
   } catch (error) {

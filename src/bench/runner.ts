@@ -30,6 +30,8 @@ export interface BenchResult {
   medianMs: number;
   minMs: number;
   maxMs: number;
+  /** Every timed run, in order. */
+  timesMs: number[];
   rate?: { unit: string; median: number };
   peakRssMiB: number;
   metrics?: Record<string, number | boolean>;
@@ -66,6 +68,7 @@ export async function runBenchmark(
       medianMs,
       minMs: Math.min(...times),
       maxMs: Math.max(...times),
+      timesMs: times,
       ...(prepared.unit ? { rate: { unit: `${prepared.unit.name}/s`, median: prepared.unit.perRun / (medianMs / 1000) } } : {}),
       peakRssMiB: peakRssMiB(),
       ...(prepared.metrics ? { metrics: prepared.metrics() } : {}),

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { usageError } from "../cli/errors.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
 import { buildMaskDecoder } from "../models/mask-decoder.ts";
 import { SAM_VIT_H_CONFIG } from "../models/sam-checkpoint.ts";
 import { buildSamEncoder } from "../models/sam-encoder.ts";
@@ -26,8 +27,8 @@ function normShapes(shapes: Map<string, number[]>, name: string, width: number):
   shapes.set(`${name}.weight`, [width]).set(`${name}.bias`, [width]);
 }
 
-function encoderShapes(shapes: Map<string, number[]>): void {
-  const { width, depth, mlp, headDim, grid, patch, window, neck } = VIT_H;
+function encoderShapes(shapes: Map<string, number[]>, depth = VIT_H.depth): void {
+  const { width, mlp, headDim, grid, patch, window, neck } = VIT_H;
   const p = `${PREFIX}image_encoder`;
   shapes.set(`${p}.pos_embed`, [1, grid, grid, width]);
   shapes.set(`${p}.patch_embed.proj.weight`, [width, 3, patch, patch]).set(`${p}.patch_embed.proj.bias`, [width]);
@@ -84,10 +85,10 @@ function decoderShapes(shapes: Map<string, number[]>): void {
   linearShapes(shapes, "model.text_hidden_fcs.0.2", width, LLM_HIDDEN);
 }
 
-/** Random weights in GLaMM's state-dict layout for the full grounding encoder and [SEG] projection. */
-function glammSamWeights(): RandomWeights {
+/** Random weights in GLaMM's state-dict layout for the grounding encoder (its first `depth` blocks) and [SEG] projection. */
+function glammSamWeights(depth?: number): RandomWeights {
   const shapes = new Map<string, number[]>();
-  encoderShapes(shapes);
+  encoderShapes(shapes, depth);
   decoderShapes(shapes);
   return new RandomWeights(shapes);
 }
@@ -102,12 +103,19 @@ function positiveParam(params: Record<string, string>, name: string, fallback: n
   return value;
 }
 
+/** The ViT-H encoder graph with its first `depth` blocks (global attention where ViT-H has it), random weights. */
+export function samEncoderGraph(depth: number, floatType: "float32" | "float16" = "float32"): GraphBuilder {
+  const config = { ...SAM_VIT_H_CONFIG, encoderGlobalAttnIndexes: SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes.filter((i) => i < depth) };
+  return buildSamEncoder(glammSamWeights(depth), config, { floatType }).graph;
+}
+
 export const samEncoderBenchmark: Benchmark = {
   name: "sam-encoder",
-  description: "SAM ViT-H image encoder at 1024², random weights (param dtype=float32|float16)",
+  description: "SAM ViT-H image encoder at 1024², random weights (params dtype=float32|float16, blocks=N of 32: the first N, global attention at 7, 15, ...)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
-    const { graph } = buildSamEncoder(glammSamWeights(), SAM_VIT_H_CONFIG, { floatType: benchFloatType(params) });
-    const { session, dispose } = await temporarySession(graph, device);
+    const depth = positiveParam(params, "blocks", VIT_H.depth);
+    if (depth > VIT_H.depth) throw usageError(`blocks must be at most ${VIT_H.depth} (got ${depth})`);
+    const { session, dispose } = await temporarySession(samEncoderGraph(depth, benchFloatType(params)), device);
     const pixels = new ort.Tensor("float32", wave(3 * IMAGE_SIDE * IMAGE_SIDE, 2), [1, 3, IMAGE_SIDE, IMAGE_SIDE]);
     return { run: async () => void (await session.run({ pixel_values: pixels })), dispose, unit: { name: "image", perRun: 1 } };
   },

@@ -19,6 +19,8 @@ export interface CacheRequest<M> {
   estimatedBytes: () => number;
   /** Writes the graphs into `dir` and returns the manifest recorded beside them. */
   build(dir: string, fingerprint: string): Promise<M>;
+  /** Whether an existing entry's manifest is still usable (else the entry is built again); default: always. */
+  accept?(manifest: M): boolean;
   onProgress?(message: string): void;
 }
 
@@ -70,8 +72,13 @@ export async function ensureCachedGraphs<M>(request: CacheRequest<M>): Promise<C
   const { dir, name, fingerprint } = await cachedGraphsLocation(request.sources, request.variant, request.onProgress);
   const root = convertedRoot();
   const manifestPath = join(dir, MANIFEST);
-  const cached = (): CachedGraphs<M> => ({ dir, manifest: readJsonObject(manifestPath) as unknown as M });
-  if (existsSync(manifestPath)) return cached();
+  const cached = (): CachedGraphs<M> | undefined => {
+    if (!existsSync(manifestPath)) return undefined;
+    const manifest = readJsonObject(manifestPath) as unknown as M;
+    return (request.accept?.(manifest) ?? true) ? { dir, manifest } : undefined;
+  };
+  const ready = cached();
+  if (ready) return ready;
   try {
     mkdirSync(root, { recursive: true });
     accessSync(root, constants.W_OK);
@@ -82,9 +89,10 @@ export async function ensureCachedGraphs<M>(request: CacheRequest<M>): Promise<C
   return withFileLock(
     join(root, `${name}.lock`),
     async () => {
-      if (existsSync(manifestPath)) return cached(); // converted by the process that held the lock
+      const done = cached(); // converted by the process that held the lock
+      if (done) return done;
       for (const entry of readdirSync(root)) if (entry.startsWith(`${name}.tmp-`)) rmSync(join(root, entry), { recursive: true, force: true });
-      if (existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // a folder without manifest is not ours to trust
+      if (existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // no manifest, or one not accepted: rebuild
       checkFreeDisk(root, request.estimatedBytes(), "converting the model");
       const tmp = `${dir}.tmp-${process.pid}`;
       mkdirSync(tmp, { recursive: true });

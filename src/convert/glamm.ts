@@ -24,6 +24,9 @@ export function choosePrecision(requested: Precision | "auto", device: Device): 
   return device !== "cpu" && cudaStatus(ortNativeDir()).available ? "fp16" : "int4";
 }
 
+/** Bumped when the graphs' inputs or outputs change (2: the LLaMA decoder's KV cache buffers and logits rows). */
+const CONVERTED_FORMAT = 2;
+
 /** A GLaMM checkpoint in the official layout and the CLIP tower it reads images with. */
 export interface GlammSources {
   glamm: string;
@@ -32,7 +35,7 @@ export interface GlammSources {
 
 /** What conversion wrote, recorded in manifest.json beside the graphs. */
 export interface ConvertedManifest {
-  format: 1;
+  format: typeof CONVERTED_FORMAT;
   fingerprint: string;
   sources: GlammSources;
   precision: Precision;
@@ -92,7 +95,7 @@ async function convertInto(dir: string, sources: GlammSources, fingerprint: stri
     const table = readEmbeddingTable(glamm, llama);
     writeFileSync(join(dir, "embed_tokens.f32"), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
     return {
-      format: 1,
+      format: CONVERTED_FORMAT,
       fingerprint,
       sources,
       precision: options.precision,
@@ -125,6 +128,8 @@ export async function ensureConverted(sources: GlammSources, options: ConvertOpt
     variant: glammVariant(options),
     estimatedBytes: () => estimateConvertedBytes(paths, options.precision, isLanguageMatrix),
     build: (dir, fingerprint) => convertInto(dir, sources, fingerprint, options),
+    // Converted by an older glamm: its graphs no longer fit this one's inputs and outputs.
+    accept: (manifest) => manifest.format === CONVERTED_FORMAT,
     onProgress: options.onProgress,
   });
 }

@@ -3,6 +3,9 @@ import type { GraphBuilder } from "./builder.ts";
 /** Lowest finite value of a float type: the additive mask value for blocked attention positions. */
 const MASK_VALUE = { float32: -3.4028234663852886e38, float16: -65504 } as const;
 
+/** The lowest finite value of the graph's float type: what additive masks put on blocked scores. */
+export const lowestFloat = (g: GraphBuilder): number => MASK_VALUE[g.floatType];
+
 /** [B, S, H·D] -> [B, H, S, D]. */
 export function splitHeads(g: GraphBuilder, x: string, heads: number, headDim: number): string {
   return g.transpose(g.reshape(x, [0, 0, heads, headDim]), [0, 2, 1, 3]);
@@ -24,7 +27,7 @@ export function causalMask(g: GraphBuilder, q: string, k: string): string {
   const queryPositions = g.range(g.sub(sk, sq), sk, one);
   const keyPositions = g.range(g.ints([0], []), sk, one);
   const blocked = g.greater(g.unsqueeze(keyPositions, [0]), g.unsqueeze(queryPositions, [1]));
-  return g.where(blocked, g.scalar(MASK_VALUE[g.floatType]), g.scalar(0), "causal_mask");
+  return g.where(blocked, g.scalar(lowestFloat(g)), g.scalar(0), "causal_mask");
 }
 
 export interface AttentionOptions {

@@ -1,5 +1,5 @@
 import { modelError } from "../cli/errors.ts";
-import { applyRotaryHalf, mergeHeads, rotaryCaches, rotaryCosSin, scaledDotProductAttention, splitHeads } from "../graph/blocks.ts";
+import { applyRotaryHalf, causalMask, lowestFloat, mergeHeads, rotaryCaches, rotaryCosSin, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import { quantizeInt4 } from "../graph/int4.ts";
 import type { WeightSource } from "../weights/index.ts";
@@ -36,15 +36,24 @@ export interface AttentionProbe {
   head: number | "n_heads-2";
 }
 
-/** Graph I/O names: inputs_embeds and past key/values in; logits, final-norm hidden states and present key/values out. */
+/**
+ * Graph I/O names. In: inputs_embeds, the KV cache buffers past_key_values.N.key [batch, kv_heads, head_dim, capacity]
+ * (keys stored transposed, so scoring them is a plain MatMul) and .value [batch, kv_heads, capacity, head_dim] of which
+ * the first past_length positions are filled (the rest is masked out, so the caller can grow the buffers in place), and
+ * logits_positions (the rows lm_head runs on; negative counts from the end). Out: logits at those rows, final-norm
+ * hidden states of every row, and only this step's keys new.N.key [batch, kv_heads, head_dim, seq] and values
+ * new.N.value [batch, kv_heads, seq, head_dim] for the caller to write into its buffers (no per-step cache copy).
+ */
 export const LLAMA_IO = {
   inputsEmbeds: "inputs_embeds",
+  pastLength: "past_length",
+  logitsPositions: "logits_positions",
   logits: "logits",
   hiddenStates: "hidden_states",
   pastKey: (layer: number) => `past_key_values.${layer}.key`,
   pastValue: (layer: number) => `past_key_values.${layer}.value`,
-  presentKey: (layer: number) => `present.${layer}.key`,
-  presentValue: (layer: number) => `present.${layer}.value`,
+  newKey: (layer: number) => `new.${layer}.key`,
+  newValue: (layer: number) => `new.${layer}.value`,
   probeKeyStart: "probe_key_start",
   probeKeyEnd: "probe_key_end",
   /** [batch, probed layers, key span] float32. */
@@ -67,9 +76,8 @@ function transposed(data: Float32Array, rows: number, cols: number): Float32Arra
 }
 
 /**
- * The LLaMA decoder (no token embedding: callers pass inputs_embeds) as one ONNX graph for prefill and decode:
- * inputs_embeds [batch, seq, hidden] (float32), past_key_values.N.key/value [batch, kv_heads, past_seq, head_dim]
- * (float32; past_seq may be 0). Positions are past_seq .. past_seq+seq-1 and attention is causal over past + new.
+ * The LLaMA decoder (no token embedding: callers pass inputs_embeds) as one ONNX graph for prefill and decode, with the
+ * I/O of LLAMA_IO. Positions are past_length .. past_length+seq-1 and attention is causal over past + new.
  */
 export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, options: LlamaGraphOptions = {}): GraphBuilder {
   const precision = options.precision ?? "fp32";
@@ -83,7 +91,7 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
     checkShape(weights, name, [outFeatures, inFeatures]);
     if (precision === "int4") {
       const q = quantizeInt4(weights.read(name), inFeatures, outFeatures, { layout: "NK", blockSize: options.int4BlockSize });
-      return g.matMulNBits(x, q, { name, accuracyLevel: options.int4AccuracyLevel ?? 0 });
+      return g.matMulNBits(x, q, { name, accuracyLevel: options.int4AccuracyLevel ?? DEFAULT_INT4_ACCURACY_LEVEL });
     }
     return g.matMul(x, g.weight(name, [inFeatures, outFeatures], () => transposed(weights.read(name), outFeatures, inFeatures)));
   };
@@ -93,18 +101,21 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
   };
 
   const embeds = g.input(LLAMA_IO.inputsEmbeds, "float32", ["batch", "seq", hidden]);
+  const pastLength = g.input(LLAMA_IO.pastLength, "int64", [1]);
+  const logitsPositions = g.input(LLAMA_IO.logitsPositions, "int64", ["logits_rows"]);
   const pasts = Array.from({ length: numLayers }, (_, layer) => [
-    g.input(LLAMA_IO.pastKey(layer), kvType, ["batch", numKvHeads, "past_seq", headDim]),
-    g.input(LLAMA_IO.pastValue(layer), kvType, ["batch", numKvHeads, "past_seq", headDim]),
+    g.input(LLAMA_IO.pastKey(layer), kvType, ["batch", numKvHeads, headDim, "capacity"]),
+    g.input(LLAMA_IO.pastValue(layer), kvType, ["batch", numKvHeads, "capacity", headDim]),
   ]);
   if (options.attention === "gqa" && options.rotaryInverseFrequency) throw modelError("stored rotary frequencies need plain attention");
   const probe = options.probe && resolveProbe(options.probe, config, options.attention);
   const probeSpan = probe && [g.input(LLAMA_IO.probeKeyStart, "int64", [1]), g.input(LLAMA_IO.probeKeyEnd, "int64", [1])];
   const probeRows: string[] = [];
+  const step: StepShape = { pastLength, seqLength: g.shape(embeds, 1, 2), capacity: g.shape(pasts[0][1], 2, 3) };
   const attend =
     options.attention === "gqa"
-      ? gqaAttention(g, config, embeds, pasts[0][0], options.maxPositions ?? 4096)
-      : plainAttention(g, config, embeds, pasts[0][0], options.rotaryInverseFrequency);
+      ? gqaAttention(g, config, embeds, step, options.maxPositions ?? 4096)
+      : plainAttention(g, config, step, options.rotaryInverseFrequency);
 
   let x = embeds;
   for (let layer = 0; layer < numLayers; layer++) {
@@ -114,10 +125,10 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
       const q = linear(h, `${p}.self_attn.q_proj.weight`, numHeads * headDim, hidden);
       const k = linear(h, `${p}.self_attn.k_proj.weight`, numKvHeads * headDim, hidden);
       const v = linear(h, `${p}.self_attn.v_proj.weight`, numKvHeads * headDim, hidden);
-      const [attention, presentKey, presentValue, queries] = attend(q, k, v, pasts[layer][0], pasts[layer][1]);
-      if (probe && probeSpan && probe.layers.includes(layer)) probeRows.push(probeRow(g, config, queries!, presentKey, probe.head, probeSpan));
-      g.output(presentKey, LLAMA_IO.presentKey(layer), kvType, ["batch", numKvHeads, "total_seq", headDim]);
-      g.output(presentValue, LLAMA_IO.presentValue(layer), kvType, ["batch", numKvHeads, "total_seq", headDim]);
+      const [attention, newKey, newValue, probabilities] = attend(q, k, v, pasts[layer][0], pasts[layer][1]);
+      if (probe && probeSpan && probe.layers.includes(layer)) probeRows.push(probeRow(g, config, probabilities!, step, probe.head, probeSpan));
+      g.output(newKey, LLAMA_IO.newKey(layer), kvType, ["batch", numKvHeads, headDim, "seq"]);
+      g.output(newValue, LLAMA_IO.newValue(layer), kvType, ["batch", numKvHeads, "seq", headDim]);
       const afterAttention = g.add(x, linear(attention, `${p}.self_attn.o_proj.weight`, hidden, numHeads * headDim));
       const m = norm(afterAttention, `${p}.post_attention_layernorm.weight`);
       const gate = linear(m, `${p}.mlp.gate_proj.weight`, intermediateSize, hidden);
@@ -129,16 +140,27 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
   if (probeSpan) g.output(g.concat(probeRows, 1), LLAMA_IO.probe, "float32", ["batch", probeRows.length, "key_span"]);
   const final = norm(x, FINAL_NORM);
   g.output(final, LLAMA_IO.hiddenStates, "float32", ["batch", "seq", hidden]);
-  g.output(linear(final, LM_HEAD, logitsSize, hidden), LLAMA_IO.logits, "float32", ["batch", "seq", logitsSize]);
+  const logits = linear(g.gather(final, logitsPositions, 1), LM_HEAD, logitsSize, hidden);
+  g.output(logits, LLAMA_IO.logits, "float32", ["batch", "logits_rows", logitsSize]);
   return g;
 }
 
+/** MatMulNBits accuracy_level on CPU unless asked otherwise: int8 activations (VNNI), 2-2.5x faster than level 0. */
+export const DEFAULT_INT4_ACCURACY_LEVEL = 4;
+
+/** Values shared by every layer: past_length [1], this step's length [1] and the cache buffers' capacity [1]. */
+interface StepShape {
+  pastLength: string;
+  seqLength: string;
+  capacity: string;
+}
+
 /**
- * (q, k, v [B, S, heads·D], past key, past value) -> [attention output [B, S, H·D], present key, present value, and for
- * plain attention the rotated queries [B, H, S, D]].
+ * (q, k, v [B, S, heads·D], past key buffer, past value buffer) -> [attention output [B, S, H·D], this step's rotated
+ * keys [B, kv, D, S] and values [B, kv, S, D], and for plain attention the probabilities
+ * [B, kv, groups, S, capacity + S] over the buffer's positions then this step's].
  */
 type Attend = (q: string, k: string, v: string, pastKey: string, pastValue: string) => [string, string, string, string?];
-
 function resolveProbe(probe: AttentionProbe, config: LlamaConfig, attention: LlamaGraphOptions["attention"]): { layers: number[]; head: number } {
   if (attention === "gqa") throw modelError("the attention probe needs plain attention (GroupQueryAttention does not expose its weights)");
   const layers = probe.layers === "all" ? Array.from({ length: config.numLayers }, (_, i) => i) : [...new Set(probe.layers)].sort((a, b) => a - b);
@@ -151,17 +173,16 @@ function resolveProbe(probe: AttentionProbe, config: LlamaConfig, attention: Lla
 }
 
 /**
- * softmax(q·kᵀ/√D) of the last query row of one head against every key of past + this step (the newest query sees all
- * of them, so no causal mask), sliced to [start, end): [B, 1, span]. Only this row is computed, never the full
- * attention matrix.
+ * The softmax row of the last query of one head over every key of past + this step (the newest query sees all of
+ * them), in sequence order, sliced to [start, end): [B, 1, span]. Read from the attention's own probabilities.
  */
-function probeRow(g: GraphBuilder, config: LlamaConfig, queries: string, presentKey: string, head: number, [start, end]: string[]): string {
-  const kvHead = Math.floor(head / (config.numHeads / config.numKvHeads));
-  const query = g.slice(queries, [head, -1], [head + 1, Number.MAX_SAFE_INTEGER], [1, 2]);
-  const keys = g.slice(presentKey, [kvHead], [kvHead + 1], [1]);
-  const scores = g.mul(g.matMul(query, g.transpose(keys, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(config.headDim)));
-  const row = g.slice(g.softmax(scores, -1), start, end, [3]);
-  return g.reshape(row, [0, 1, -1]);
+function probeRow(g: GraphBuilder, config: LlamaConfig, probabilities: string, step: StepShape, head: number, [start, end]: string[]): string {
+  const groups = config.numHeads / config.numKvHeads;
+  const kvHead = Math.floor(head / groups);
+  const group = head % groups;
+  const row = g.reshape(g.slice(probabilities, [kvHead, group, -1], [kvHead + 1, group + 1, Number.MAX_SAFE_INTEGER], [1, 2, 3]), [0, -1]);
+  const ordered = g.concat([g.slice(row, g.ints([0]), step.pastLength, [1]), g.slice(row, step.capacity, [Number.MAX_SAFE_INTEGER], [1])], 1);
+  return g.unsqueeze(g.slice(ordered, start, end, [1]), [1]);
 }
 
 /** cos and sin [1, 1, S, D] of position·f for the given frequencies f [D/2] (duplicated over both halves), float32 then cast. */
@@ -173,33 +194,56 @@ function rotaryFromFrequencies(g: GraphBuilder, positionIds: string, inverseFreq
   return [g.cast(g.cos(angles), "float"), g.cast(g.sin(angles), "float")];
 }
 
-function plainAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, firstPastKey: string, inverseFrequency?: Float32Array): Attend {
+/**
+ * Attention as explicit ops over the cache buffers without concatenating them: each query group (the query heads of
+ * one key/value head, HF repeat_kv) scores the buffer's keys (positions from past_length on masked out) and this
+ * step's keys (causal), one softmax over both, then probabilities times the buffer's and this step's values.
+ */
+function plainAttention(g: GraphBuilder, config: LlamaConfig, step: StepShape, inverseFrequency?: Float32Array): Attend {
   const { numHeads, numKvHeads, headDim } = config;
-  const pastLength = g.squeeze(g.shape(firstPastKey, 2, 3), [0]);
-  const seqLength = g.squeeze(g.shape(embeds, 1, 2), [0]);
-  const positions = g.unsqueeze(g.range(pastLength, g.add(pastLength, seqLength), g.ints([1], [])), [0]);
-  const [cos, sin] = inverseFrequency ? rotaryFromFrequencies(g, positions, inverseFrequency, headDim) : rotaryCosSin(g, positions, headDim, config.ropeTheta);
   const groups = numHeads / numKvHeads;
-  // [B, kv, T, D] -> [B, kv·groups, T, D], each kv head repeated for its group of query heads (HF repeat_kv).
-  const repeatKv = (x: string) =>
-    groups === 1 ? x : g.reshape(g.expand(g.unsqueeze(x, [2]), g.concat([g.shape(x, 0, 2), g.ints([groups]), g.shape(x, 2, 4)], 0)), [0, numHeads, -1, headDim]);
+  const past = g.squeeze(step.pastLength, [0]);
+  const positions = g.unsqueeze(g.range(past, g.add(past, g.squeeze(step.seqLength, [0])), g.ints([1], [])), [0]);
+  const [cos, sin] = inverseFrequency ? rotaryFromFrequencies(g, positions, inverseFrequency, headDim) : rotaryCosSin(g, positions, headDim, config.ropeTheta);
+  const bufferPositions = g.range(g.ints([0], []), g.squeeze(step.capacity, [0]), g.ints([1], []));
+  const bufferMask = g.where(g.less(bufferPositions, step.pastLength), g.scalar(0), g.scalar(lowestFloat(g)));
+  const scale = g.scalar(1 / Math.sqrt(headDim));
+  // q·kᵀ/√D: [B, kv, groups, S, D] against transposed keys [B, kv, 1, D, T].
+  const scores = (queries: string, keys: string) => g.mul(g.matMul(queries, g.unsqueeze(keys, [2])), scale);
   return (q, k, v, pastKey, pastValue) => {
-    const queries = applyRotaryHalf(g, splitHeads(g, q, numHeads, headDim), cos, sin, headDim);
-    const presentKey = g.concat([pastKey, applyRotaryHalf(g, splitHeads(g, k, numKvHeads, headDim), cos, sin, headDim)], 2);
-    const presentValue = g.concat([pastValue, splitHeads(g, v, numKvHeads, headDim)], 2);
-    const attention = scaledDotProductAttention(g, queries, repeatKv(presentKey), repeatKv(presentValue), headDim, { causal: true });
-    return [mergeHeads(g, attention), presentKey, presentValue, queries];
+    const queries = g.reshape(applyRotaryHalf(g, splitHeads(g, q, numHeads, headDim), cos, sin, headDim), [0, numKvHeads, groups, -1, headDim]);
+    const newKey = applyRotaryHalf(g, splitHeads(g, k, numKvHeads, headDim), cos, sin, headDim);
+    const newKeyColumns = g.transpose(newKey, [0, 1, 3, 2]);
+    const newValue = splitHeads(g, v, numKvHeads, headDim);
+    const pastScores = g.add(scores(queries, pastKey), bufferMask);
+    const newScores = g.add(scores(queries, newKeyColumns), causalMask(g, newKey, newKey));
+    const probabilities = g.softmax(g.concat([pastScores, newScores], -1), -1);
+    const pastProbabilities = g.slice(probabilities, g.ints([0]), step.capacity, [4]);
+    const newProbabilities = g.slice(probabilities, step.capacity, [Number.MAX_SAFE_INTEGER], [4]);
+    const attention = g.add(g.matMul(pastProbabilities, g.unsqueeze(pastValue, [2])), g.matMul(newProbabilities, g.unsqueeze(newValue, [2])));
+    return [mergeHeads(g, g.reshape(attention, [0, numHeads, -1, headDim])), newKeyColumns, newValue, probabilities];
   };
 }
 
-function gqaAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, firstPastKey: string, maxPositions: number): Attend {
+/**
+ * com.microsoft GroupQueryAttention with built-in rotary. It copies the buffers' filled rows into its own present
+ * every step (onnxruntime-node copies even a preallocated shared output back), so it is the slower choice on CPU.
+ */
+function gqaAttention(g: GraphBuilder, config: LlamaConfig, embeds: string, step: StepShape, maxPositions: number): Attend {
   const { numHeads, numKvHeads, headDim } = config;
-  const total = g.add(g.shape(firstPastKey, 2, 3), g.shape(embeds, 1, 2));
+  const total = g.add(step.pastLength, step.seqLength);
   const seqlensK = g.cast(g.expand(g.sub(total, g.ints([1])), g.shape(embeds, 0, 1)), "int32");
   const totalLength = g.cast(g.squeeze(total, [0]), "int32");
   const [cosCache, sinCache] = rotaryCaches(g, headDim, maxPositions, config.ropeTheta);
-  return (q, k, v, pastKey, pastValue) =>
-    g.groupQueryAttention(q, k, v, pastKey, pastValue, seqlensK, totalLength, { numHeads, kvNumHeads: numKvHeads, rotary: { cosCache, sinCache } });
+  return (q, k, v, pastKey, pastValue) => {
+    const [output, presentKey, presentValue] = g.groupQueryAttention(q, k, v, g.transpose(pastKey, [0, 1, 3, 2]), pastValue, seqlensK, totalLength, {
+      numHeads,
+      kvNumHeads: numKvHeads,
+      rotary: { cosCache, sinCache },
+    });
+    const newRows = (present: string) => g.slice(present, step.pastLength, total, [2]);
+    return [output, g.transpose(newRows(presentKey), [0, 1, 3, 2]), newRows(presentValue)];
+  };
 }
 
 /** The token embedding table [rows, hidden] as float32, for gathering prompt rows outside the graph. */

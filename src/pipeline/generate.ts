@@ -112,11 +112,10 @@ const lastRow = (data: Float32Array, width: number) => data.slice(data.length - 
 
 /** One forward pass over prompt + answer (like the official referring-segmentation evaluation). */
 export async function teacherForced(decoder: LlamaDecoder, sequence: SplicedSequence, segTokenId: number): Promise<TeacherForcedResult> {
-  const { hiddenSize, logitsSize } = decoder.config;
-  const { logits, hidden } = await decoder.forward(sequence.embeds);
   const positions = segPositions(sequence.expandedIds, segTokenId);
-  const seg = { positions, hiddenStates: rows(hidden, hiddenSize, positions) };
-  return { hiddenStates: hidden, seg, logitsAtSeg: rows(logits, logitsSize, positions) };
+  const { logits, hidden } = await decoder.forward(sequence.embeds, undefined, { logitRows: positions });
+  const seg = { positions, hiddenStates: rows(hidden, decoder.config.hiddenSize, positions) };
+  return { hiddenStates: hidden, seg, logitsAtSeg: logits };
 }
 
 /**
@@ -126,7 +125,7 @@ export async function teacherForced(decoder: LlamaDecoder, sequence: SplicedSequ
 export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, prompt: SplicedSequence, options: GenerateOptions): Promise<GenerationResult> {
   if (!(Number.isInteger(options.maxNewTokens) && options.maxNewTokens >= 0)) throw usageError(`max new tokens must be a whole number >= 0 (got ${options.maxNewTokens})`);
   if (options.sampling) checkSampling(options.sampling);
-  const { hiddenSize, logitsSize } = decoder.config;
+  const { hiddenSize } = decoder.config;
   const random = seededRandom(options.sampling?.seed ?? 0);
   const choose = (logits: Float32Array) => (options.sampling ? sampleToken(logits, options.sampling, random) : argmax(logits));
 
@@ -134,7 +133,7 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
   const promptSeg = segPositions(prompt.expandedIds, options.segTokenId ?? Number.NaN);
   const segHidden: Float32Array[] = promptSeg.map((p) => prefill.hidden.slice(p * hiddenSize, (p + 1) * hiddenSize));
   const positions = [...promptSeg];
-  const logitsLast = lastRow(prefill.logits, logitsSize);
+  const logitsLast = prefill.logits;
   const finalHiddenLast = lastRow(prefill.hidden, hiddenSize);
 
   const tokens: number[] = [];
@@ -155,7 +154,7 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
     if (options.recompute) {
       sequence = concat(sequence, embedded);
       const step = await decoder.forward(sequence);
-      logits = lastRow(step.logits, logitsSize);
+      logits = step.logits;
       hidden = lastRow(step.hidden, hiddenSize);
     } else {
       const step = await decoder.forward(embedded, cache);

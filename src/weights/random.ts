@@ -4,7 +4,8 @@ import type { NativeArray, ReadAs, TensorInfo, WeightSource } from "./index.ts";
 
 /**
  * A checkpoint of the given tensor shapes with made-up values, generated on every read (nothing is held in memory):
- * 1-D `.weight`s 1, `.bias`es 0, everything else uniform in ±1/√fan_in from a per-tensor LCG.
+ * 1-D `.weight`s 1, `.bias`es 0, everything else uniform in ±1/√fan_in from an LCG seeded by the tensor's name, so
+ * layers of one shape get distinct weights (shared ones would flatter cache-bound benchmarks).
  */
 export class RandomWeights implements WeightSource {
   constructor(private readonly shapes: ReadonlyMap<string, readonly number[]>) {}
@@ -23,7 +24,7 @@ export class RandomWeights implements WeightSource {
     if (name.endsWith(".weight") && shape.length === 1) values.fill(1);
     else if (!name.endsWith(".bias")) {
       const bound = 1 / Math.sqrt(values.length / shape[0]);
-      let state = (values.length * 2654435761 + name.length) >>> 0;
+      let state = seedOf(name, values.length);
       for (let i = 0; i < values.length; i++) {
         state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
         values[i] = (state / 2 ** 32 - 0.5) * 2 * bound;
@@ -37,4 +38,11 @@ export class RandomWeights implements WeightSource {
     if (!shape) throw modelError(`random checkpoint has no tensor ${name}`);
     return shape;
   }
+}
+
+/** FNV-1a of the name, mixed with the element count. */
+function seedOf(name: string, count: number): number {
+  let hash = 2166136261;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619);
+  return (hash ^ Math.imul(count, 2654435761)) >>> 0;
 }

@@ -31,19 +31,17 @@ export async function decodeWithProbe(decoder: LlamaDecoder, table: EmbeddingTab
   const tokens: number[] = [];
   const probes: Float32Array[] = [];
   const logits: Float32Array[] = [];
-  let step = await decoder.forward(promptEmbeds, undefined, span);
+  let step = await decoder.forward(promptEmbeds, undefined, { probeSpan: span });
   let cache: KvCache = step.present;
-  const logitsSize = decoder.config.logitsSize;
   for (;;) {
     if (!step.probe) throw new Error("the decoder graph has no attention probe");
     probes.push(step.probe);
-    const row = step.logits.slice(step.logits.length - logitsSize);
-    logits.push(row);
-    const token = forcedIds ? (forcedIds[tokens.length] ?? eosTokenId) : argmax(row);
+    logits.push(step.logits);
+    const token = forcedIds ? (forcedIds[tokens.length] ?? eosTokenId) : argmax(step.logits);
     tokens.push(token);
     options.onToken?.(token, tokens.length - 1);
     if (token === eosTokenId || tokens.length >= limit) break;
-    step = await decoder.forward(embedTokens(table, [token]), cache, span);
+    step = await decoder.forward(embedTokens(table, [token]), cache, { probeSpan: span });
     cache = step.present;
   }
   return { tokens, probes, logits };
