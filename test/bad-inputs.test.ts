@@ -297,6 +297,7 @@ describe("usage errors name what is wrong (exit 1)", () => {
     ["an attend-only option on segment", ["segment", "dog", IMAGE, "--sam", "x.pth"], /^glamm: glamm segment has no option --sam/],
     ["GLAMM_DEVICE=gpu", ["gcg", IMAGE, "--model", "demo"], /^glamm: GLAMM_DEVICE=gpu is not a device \(expected auto, cpu, cuda\)$/],
     ["glamm eval alone", ["eval"], /^glamm: glamm eval needs a subcommand: gcg, refseg, regcap or captions/],
+    ["a benchmark parameter that is not a number", ["bench", "onnx-matmul", "--param", "size=abc"], /^glamm: --param size must be a whole number >= 1, got "abc"$/],
   ];
   for (const [name, args, pattern] of cases) {
     test(name, () => {

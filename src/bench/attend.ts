@@ -11,16 +11,11 @@ import { ort } from "../runtime/ort.ts";
 import { temporarySession } from "./random-weights.ts";
 import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
+import { countParam } from "./params.ts";
 
 // LLaVA-1.5's prompt: 576 image rows at positions 66..641 of a 659-position prefill.
 const IMAGE_SPAN = { start: 66, end: 642 };
 const PROMPT = 659;
-
-function wholeParam(params: Record<string, string>, name: string, fallback: number): number {
-  const value = Number(params[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw usageError(`${name} must be a whole number >= 1 (got ${params[name]})`);
-  return value;
-}
 
 const wave = (count: number, scale: number) => Float32Array.from({ length: count }, (_, i) => Math.sin(i * 12.9898) * scale);
 
@@ -33,7 +28,7 @@ export const attendDecodeBenchmark: Benchmark = {
     if (probe !== "on" && probe !== "off") throw usageError(`probe must be on or off (got ${probe})`);
     const precision = (params.precision ?? "fp32") as LlamaPrecision;
     if (!["fp32", "fp16", "int4"].includes(precision)) throw usageError(`precision must be fp32, fp16 or int4 (got ${precision})`);
-    const tokens = wholeParam(params, "tokens", 16);
+    const tokens = countParam(params, "tokens", 16);
     const config = vicuna7bShape(2);
     const dir = mkdtempSync(join(tmpdir(), "glamm-bench-attend-"));
     const removeDir = () => rmSync(dir, { recursive: true, force: true });
@@ -99,7 +94,7 @@ export const attendSamPointsBenchmark: Benchmark = {
   name: "attend-sam-points",
   description: "SAM ViT-H point-prompt decoder, multimask output, batched over phrases, random weights (param phrases=N default 4)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
-    const phrases = wholeParam(params, "phrases", 4);
+    const phrases = countParam(params, "phrases", 4);
     const { graph } = buildSamPointDecoder(new RandomWeights(pointDecoderShapes()), SAM_VIT_H_CONFIG);
     const { session, dispose } = await temporarySession(graph, device);
     const feeds = {

@@ -5,6 +5,7 @@ import { ort } from "../runtime/ort.ts";
 import { benchFloatType, temporarySession } from "./random-weights.ts";
 import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
+import { countParam } from "./params.ts";
 
 // Real GLaMM sizes: CLIP ViT-L/14 at 336, a 4096-wide LLaMA, the official region encoder (widths 1024 / 256).
 const CLIP = { width: 1024, layers: 24, heads: 16, mlp: 4096, patch: 14, image: 336 };
@@ -84,7 +85,7 @@ export const regionEncoderBenchmark: Benchmark = {
   name: "region-encoder",
   description: "GLaMM region encoder (4 levels up to 192², widths 1024/256, output 4096), random weights (params dtype=float32|float16, boxes=N, default 2)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
-    const boxes = Number(params.boxes ?? 2);
+    const boxes = countParam(params, "boxes", 2);
     if (!Number.isInteger(boxes) || boxes < 1) throw usageError(`boxes must be a positive integer, not ${params.boxes}`);
     const graph = buildRegionEncoderGraph(new RandomWeights(regionShapes()), { gnGroups: REGION.gnGroups }, { grid: GRID, floatType: benchFloatType(params) });
     const { session, dispose } = await temporarySession(graph, device);

@@ -16,6 +16,7 @@ import { COLOURS, generateScene, phraseOf, sceneSeed, SHAPES } from "../world/sc
 import { AttendModel } from "../pipeline/attend/session.ts";
 import { ATTEND_QUESTION } from "../pipeline/attend/task.ts";
 import type { Benchmark } from "./runner.ts";
+import { countParam } from "./params.ts";
 
 const MAX_TOKENS = 64;
 
@@ -26,8 +27,8 @@ export const demoQualityBenchmark: Benchmark = {
   // Minutes long: a plain `glamm bench` leaves it out unless model= is given; named, it runs on the demo by default.
   requiredParams: ["model"],
   async prepare({ device, params }) {
-    const count = Number(params.scenes ?? 200);
-    const setSeed = Number(params.seed ?? 2);
+    const count = countParam(params, "scenes", 200);
+    const setSeed = countParam(params, "seed", 2, 0);
     const resolved = resolveModel(params.model ?? DEMO_MODEL, undefined, "gcg");
     // The precision a user gets by default on this device, unless precision=fp32|fp16|int4 says otherwise.
     const precision = choosePrecision((params.precision as Precision | undefined) ?? "auto", device);

@@ -9,6 +9,7 @@ import { seededRandom } from "../util/random.ts";
 import { encodeMask, rleArea, rleToBbox, rleToCoco } from "../output/rle.ts";
 import { runGcgEvaluation } from "../eval/run.ts";
 import type { Benchmark } from "./runner.ts";
+import { countParam } from "./params.ts";
 
 const HEIGHT = 240;
 const WIDTH = 320;
@@ -58,7 +59,7 @@ export const evalGcgBenchmark: Benchmark = {
   name: "eval-gcg",
   description: "GCG evaluation (AP, mIoU, recall, captions) of a synthetic set, 1000 images (param images=N)",
   async prepare({ params }) {
-    const images = Number(params.images ?? 1000);
+    const images = countParam(params, "images", 1000);
     const dir = mkdtempSync(join(tmpdir(), "glamm-bench-eval-"));
     writeSyntheticGcgSet(dir, images);
     return {

@@ -8,6 +8,7 @@ import { LlamaDecoder, type KvCache } from "../models/llama-runner.ts";
 import { syntheticLlamaWeights, vicuna7bShape } from "../models/llama-synthetic.ts";
 import { openWeights, type WeightSource } from "../weights/index.ts";
 import type { BenchOptions, Benchmark, PreparedBenchmark } from "./runner.ts";
+import { countParam } from "./params.ts";
 
 const SYNTHETIC = "synthetic-7b-2layer";
 const PARAMS = `model=${SYNTHETIC}|<checkpoint dir>, layers=N (synthetic model, default 2), precision=fp32|fp16|int4, accuracy=0|4 (int4 MatMulNBits accuracy_level, default 4), prompt=N (default 600)`;
@@ -23,11 +24,11 @@ interface Setup {
 async function setUp({ device, params }: BenchOptions): Promise<Setup> {
   const precision = (params.precision ?? "fp32") as LlamaPrecision;
   if (!["fp32", "fp16", "int4"].includes(precision)) throw usageError(`precision must be fp32, fp16 or int4 (got ${precision})`);
-  const prompt = Number(params.prompt ?? 600);
+  const prompt = countParam(params, "prompt", 600);
   if (!(Number.isInteger(prompt) && prompt >= 1)) throw usageError(`prompt must be a whole number >= 1 (got ${params.prompt})`);
-  const accuracy = Number(params.accuracy ?? DEFAULT_INT4_ACCURACY_LEVEL);
+  const accuracy = countParam(params, "accuracy", DEFAULT_INT4_ACCURACY_LEVEL, 0);
   if (accuracy !== 0 && accuracy !== 4) throw usageError(`accuracy must be 0 or 4 (got ${params.accuracy})`);
-  const layers = Number(params.layers ?? 2);
+  const layers = countParam(params, "layers", 2);
   if (!(Number.isInteger(layers) && layers >= 1)) throw usageError(`layers must be a whole number >= 1 (got ${params.layers})`);
   const model = params.model ?? SYNTHETIC;
   let weights: WeightSource;
@@ -77,7 +78,7 @@ export const llamaDecodeBenchmark: Benchmark = {
   name: "llama-decode",
   description: `LLaMA decoder generation tokens/s (${PARAMS}, tokens=N (default 16), mode=cache|recompute)`,
   async prepare(options): Promise<PreparedBenchmark> {
-    const tokens = Number(options.params.tokens ?? 16);
+    const tokens = countParam(options.params, "tokens", 16);
     if (!(Number.isInteger(tokens) && tokens >= 1)) throw usageError(`tokens must be a whole number >= 1 (got ${options.params.tokens})`);
     const mode = options.params.mode ?? "cache";
     if (mode !== "cache" && mode !== "recompute") throw usageError(`mode must be cache or recompute (got ${mode})`);

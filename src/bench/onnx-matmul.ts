@@ -1,13 +1,14 @@
 import { GraphBuilder } from "../graph/builder.ts";
 import { createSession, ort } from "../runtime/ort.ts";
 import type { Benchmark } from "./runner.ts";
+import { countParam } from "./params.ts";
 
 /** A square float32 MatMul through onnxruntime: a floor for what the execution provider delivers (GFLOP/s). */
 export const onnxMatmulBenchmark: Benchmark = {
   name: "onnx-matmul",
   description: "N×N float32 MatMul in onnxruntime (param size=N, default 1024)",
   async prepare({ device, params }) {
-    const n = Number(params.size ?? 1024);
+    const n = countParam(params, "size", 1024);
     const g = new GraphBuilder({ name: "bench_matmul" });
     const a = g.input("a", "float32", [n, n]);
     const b = g.weight("b", [n, n], Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 13) / 13 - 0.5));

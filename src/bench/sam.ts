@@ -12,6 +12,7 @@ import { createSession, ort } from "../runtime/ort.ts";
 import { benchFloatType, temporarySession } from "./random-weights.ts";
 import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
+import { countParam } from "./params.ts";
 
 // GLaMM's grounding encoder: SAM ViT-H (build_sam_vit_h) and a 4096-wide LLaMA's [SEG] projection.
 const VIT_H = { width: 1280, depth: 32, mlp: 5120, headDim: 80, grid: 64, patch: 16, window: 14, neck: 256 };
@@ -97,12 +98,6 @@ const IMAGE_SIDE = VIT_H.grid * VIT_H.patch;
 const EMBEDDING_DIMS = [1, VIT_H.neck, VIT_H.grid, VIT_H.grid];
 const wave = (count: number, scale = 1) => Float32Array.from({ length: count }, (_, i) => Math.sin(i * 0.618) * scale);
 
-function positiveParam(params: Record<string, string>, name: string, fallback: number): number {
-  const value = Number(params[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw usageError(`${name} must be a positive integer, not ${params[name]}`);
-  return value;
-}
-
 /** The ViT-H encoder graph with its first `depth` blocks (global attention where ViT-H has it), random weights. */
 export function samEncoderGraph(depth: number, floatType: "float32" | "float16" = "float32"): GraphBuilder {
   const config = { ...SAM_VIT_H_CONFIG, encoderGlobalAttnIndexes: SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes.filter((i) => i < depth) };
@@ -113,7 +108,7 @@ export const samEncoderBenchmark: Benchmark = {
   name: "sam-encoder",
   description: "SAM ViT-H image encoder at 1024², random weights (params dtype=float32|float16, blocks=N of 32: the first N, global attention at 7, 15, ...)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
-    const depth = positiveParam(params, "blocks", VIT_H.depth);
+    const depth = countParam(params, "blocks", VIT_H.depth);
     if (depth > VIT_H.depth) throw usageError(`blocks must be at most ${VIT_H.depth} (got ${depth})`);
     const { session, dispose } = await temporarySession(samEncoderGraph(depth, benchFloatType(params)), device);
     const pixels = new ort.Tensor("float32", wave(3 * IMAGE_SIDE * IMAGE_SIDE, 2), [1, 3, IMAGE_SIDE, IMAGE_SIDE]);
@@ -125,7 +120,7 @@ export const samDecoderBenchmark: Benchmark = {
   name: "sam-decoder",
   description: "GLaMM mask head ([SEG] projection + SAM prompt encoder + mask decoder), random weights (params masks=N default 1, dtype)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
-    const masks = positiveParam(params, "masks", 1);
+    const masks = countParam(params, "masks", 1);
     const { graph } = buildMaskDecoder(glammSamWeights(), SAM_VIT_H_CONFIG, { floatType: benchFloatType(params) });
     const { session, dispose } = await temporarySession(graph, device);
     const feeds = {
@@ -140,8 +135,8 @@ export const samPostprocessBenchmark: Benchmark = {
   name: "sam-postprocess",
   description: "postprocess_masks (256² → 1024² → crop → original size, > 0) in onnxruntime (params masks=N default 3, width/height default 1920x1080)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
-    const masks = positiveParam(params, "masks", 3);
-    const original = [positiveParam(params, "height", 1080), positiveParam(params, "width", 1920)] as const;
+    const masks = countParam(params, "masks", 3);
+    const original = [countParam(params, "height", 1080), countParam(params, "width", 1920)] as const;
     const scale = IMAGE_SIDE / Math.max(...original);
     const resized = [Math.trunc(original[0] * scale + 0.5), Math.trunc(original[1] * scale + 0.5)] as const;
     const lowRes = 4 * VIT_H.grid;
