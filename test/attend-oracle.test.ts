@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readNpy, type NpyArray } from "../src/output/npy.ts";
 import type { TraceResult } from "../src/pipeline/trace-output.ts";
+import { compareArrays } from "./helpers/oracle-compare.ts";
 
 // The official attend-and-segment pipeline's arrays for tiny random checkpoints (see ../shared/oracle-aas/README.md),
 // compared with what `glamm trace --backend attend` writes through the real CLI.
@@ -22,72 +23,8 @@ interface RunRef {
   answer: string;
 }
 
-const numbers = (array: NpyArray): number[] => Array.from(array.data as ArrayLike<number | bigint>, Number);
-
-/** Ref file name → [our array name, subsampling step]: `x_sub4` holds x[..., ::4, ::4]. */
-function refTarget(file: string): [string, number] {
-  const match = /^(.*)_sub(\d+)$/.exec(file.replace(/\.npy$/, ""));
-  return match ? [match[1], Number(match[2])] : [file.replace(/\.npy$/, ""), 1];
-}
-
-/** Our values at the positions the (possibly subsampled) reference holds. */
-function picked(ours: NpyArray, ref: NpyArray, step: number): number[] {
-  const values = numbers(ours);
-  if (step === 1) return values;
-  const [h, w] = ours.shape.slice(-2);
-  const [rows, cols] = ref.shape.slice(-2);
-  return numbers(ref).map((_, i) => {
-    const plane = Math.floor(i / (rows * cols));
-    return values[(plane * h + Math.floor(i / cols) % rows * step) * w + (i % cols) * step];
-  });
-}
-
-const ATTENTION_DERIVED = /^(attn_|group_scores|upsample_)/;
-const AREAS = /areas/;
-
-function expectClose(name: string, actual: number[], expected: number[]): void {
-  expect(actual.length, name).toBe(expected.length);
-  const maxRef = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const attention = ATTENTION_DERIVED.test(name);
-  const worst = expected.reduce((w, v, i) => {
-    const allowed = attention ? 1e-3 * Math.abs(v) + 1e-5 * maxRef : 1e-4 * (1 + maxRef);
-    return Math.max(w, Math.abs(actual[i] - v) / allowed);
-  }, 0);
-  expect(worst, `${name}: worst error / tolerance`).toBeLessThanOrEqual(1);
-}
-
-function expectMasksMatch(ours: NpyArray, ref: NpyArray): void {
-  const [n, h, w] = ref.shape;
-  const a = ours.data as Uint8Array;
-  const b = ref.data as Uint8Array;
-  for (let k = 0; k < n; k++) {
-    let inter = 0;
-    let union = 0;
-    for (let i = k * h * w; i < (k + 1) * h * w; i++) {
-      inter += a[i] & b[i];
-      union += a[i] | b[i];
-    }
-    expect(union === 0 ? 1 : inter / union, `mask ${k} IoU`).toBeGreaterThanOrEqual(0.99);
-  }
-}
-
 /** Compares every reference array of a run (and the image-level ones) with the trace, by the contract's tolerances. */
-function compareRun(root: string, trace: TraceResult, run: string): void {
-  const dirs = [`${root}/refs`, `${root}/refs/${run}`];
-  for (const dir of dirs) {
-    for (const file of readdirSync(dir).filter((f) => f.endsWith(".npy") && !f.startsWith("attn_lastrow_"))) {
-      const [name, step] = refTarget(file);
-      const ours = trace.arrays.get(name);
-      expect(ours, `trace array ${name}`).toBeDefined();
-      const ref = readNpy(join(dir, file));
-      if (step === 1) expect(ours!.shape, name).toEqual(ref.shape);
-      if (name === "final_masks") expectMasksMatch(ours!, ref);
-      else if (AREAS.test(name)) numbers(ref).forEach((v, i) => expect(Math.abs(numbers(ours!)[i] - v), name).toBeLessThanOrEqual(0.005 * v));
-      else if (ref.dtype === "<f4") expectClose(name, picked(ours!, ref, step), numbers(ref));
-      else expect(picked(ours!, ref, step), name).toEqual(numbers(ref));
-    }
-  }
-}
+const compareRun = (root: string, trace: TraceResult, run: string): void => compareArrays(trace, [`${root}/refs`, `${root}/refs/${run}`], { skip: /^attn_lastrow_/ });
 
 const RUNS = [
   ["teacher_forced", false],
