@@ -6,14 +6,14 @@
 import { readFileSync } from "node:fs";
 import { inputError } from "../cli/errors.ts";
 
-export const isWhitespace = (ch: string) => ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || /\p{Zs}/u.test(ch);
-export const isControl = (ch: string) => !(ch === "\t" || ch === "\n" || ch === "\r") && /[\p{Cc}\p{Cf}]/u.test(ch);
+const isWhitespace = (ch: string) => ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || /\p{Zs}/u.test(ch);
+const isControl = (ch: string) => !(ch === "\t" || ch === "\n" || ch === "\r") && /[\p{Cc}\p{Cf}]/u.test(ch);
 const isPunctuation = (ch: string) => {
   const cp = ch.codePointAt(0)!;
   if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
   return /\p{P}/u.test(ch);
 };
-export const isCjk = (cp: number) =>
+const isCjk = (cp: number) =>
   (cp >= 0x4e00 && cp <= 0x9fff) ||
   (cp >= 0x3400 && cp <= 0x4dbf) ||
   (cp >= 0x20000 && cp <= 0x2a6df) ||
@@ -23,8 +23,8 @@ export const isCjk = (cp: number) =>
   (cp >= 0xf900 && cp <= 0xfaff) ||
   (cp >= 0x2f800 && cp <= 0x2fa1f);
 
-/** BasicTokenizer with lower-casing and accent stripping on. */
-export function basicTokenize(text: string): string[] {
+/** BasicTokenizer's _clean_text and _tokenize_chinese_chars: no NUL, U+FFFD or controls, whitespace as " ", CJK spaced. */
+export function cleanText(text: string): string {
   let cleaned = "";
   for (const ch of text) {
     const cp = ch.codePointAt(0)!;
@@ -33,6 +33,12 @@ export function basicTokenize(text: string): string[] {
     else if (isCjk(cp)) cleaned += ` ${ch} `;
     else cleaned += ch;
   }
+  return cleaned;
+}
+
+/** BasicTokenizer with lower-casing and accent stripping on. */
+export function basicTokenize(text: string): string[] {
+  const cleaned = cleanText(text);
   const tokens: string[] = [];
   for (const word of cleaned.trim().split(/ +/)) {
     if (!word) continue;

@@ -258,8 +258,8 @@ function sameSources(installed: InstalledFile[], sources: { path: string; size: 
   return installed.length === sources.length && sources.every((s) => byPath.get(s.path)?.size === s.size && byPath.get(s.path)?.mtimeMs === s.mtimeMs);
 }
 
-/** A hard link when the store is on the same filesystem (instant, no extra space), else a copy. */
-function placeCopy(from: string, to: string): void {
+/** A hard link when on the same filesystem (instant, no extra space), else a copy. */
+export function placeCopy(from: string, to: string): void {
   mkdirSync(dirname(to), { recursive: true });
   try {
     linkSync(from, to);

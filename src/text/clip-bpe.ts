@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { modelError } from "../cli/errors.ts";
-import { isCjk, isControl, isWhitespace } from "../eval/wordpiece.ts";
+import { cleanText } from "../eval/wordpiece.ts";
 import { readTokenizerFiles } from "./tokenizer-config.ts";
 
 /**
@@ -26,15 +26,7 @@ const BYTE_TO_CHAR: string[] = (() => {
 
 /** BasicTokenizer(do_lower_case=True, strip_accents=False, do_split_on_punc=False).tokenize joined by spaces. */
 function basicClean(text: string): string {
-  let cleaned = "";
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    if (cp === 0 || cp === 0xfffd || isControl(ch)) continue;
-    if (isWhitespace(ch)) cleaned += " ";
-    else if (isCjk(cp)) cleaned += ` ${ch} `;
-    else cleaned += ch;
-  }
-  const words = cleaned.normalize("NFC").split(" ").filter((w) => w !== "");
+  const words = cleanText(text).normalize("NFC").split(" ").filter((w) => w !== "");
   // Character by character: Python's str.lower() has no final-sigma rule.
   return words.map((w) => Array.from(w, (ch) => ch.toLowerCase()).join("")).join(" ");
 }

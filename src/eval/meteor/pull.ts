@@ -5,13 +5,14 @@
  * folder laid out like the repository or like an unpacked meteor-1.5.jar distribution.
  */
 import { createHash } from "node:crypto";
-import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { createReadStream, existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { inputError, modelError } from "../../cli/errors.ts";
 import { writeFileAtomic } from "../../output/atomic.ts";
 import { glammHome } from "../../runtime/paths.ts";
 import { downloadFile } from "../../hub/download.ts";
 import { withFileLock } from "../../hub/lock.ts";
+import { placeCopy } from "../../hub/store.ts";
 import type { ProgressReporter } from "../../hub/progress.ts";
 import meteor15 from "../../../models/meteor-1.5.json" with { type: "json" };
 
@@ -193,16 +194,6 @@ async function installFromDir(manifest: DataManifest, dir: string, from: string,
     return { record, dir, upToDate: false, downloadedBytes: 0 };
   } finally {
     rmSync(staging, { recursive: true, force: true });
-  }
-}
-
-/** A hard link when on the same filesystem (instant, no extra space), else a copy. */
-function placeCopy(from: string, to: string): void {
-  mkdirSync(dirname(to), { recursive: true });
-  try {
-    linkSync(from, to);
-  } catch {
-    copyFileSync(from, to);
   }
 }
 
