@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { modelError } from "../../cli/errors.ts";
 import type { GraphBuilder } from "../../graph/builder.ts";
@@ -9,11 +9,11 @@ import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../../
 import { diffusersWeightsFile, readUNetConfig, readVaeConfig } from "../../models/sd-config.ts";
 import { buildUNetGraph, unetUpFeatureShapes } from "../../models/sd-unet.ts";
 import { buildVaeEncoderGraph, vaeLatentSide } from "../../models/sd-vae-encoder.ts";
-import { glammHome } from "../../runtime/paths.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { openWeights, type WeightSource } from "../../weights/index.ts";
 import { LoraMergedWeights } from "../../weights/lora.ts";
-import { sourceFingerprint } from "../../convert/fingerprint.ts";
+import { ensureCachedGraphs } from "../../convert/cache.ts";
+import { estimateConvertedBytes, isLanguageMatrix } from "../../convert/save-graph.ts";
 import { storedInverseFrequency } from "./llava.ts";
 
 /** The four checkpoints DiffLMM is made of, in their official layouts. */
@@ -132,31 +132,19 @@ async function convertInto(dir: string, sources: DiffLmmSources, fingerprint: st
 }
 
 /**
- * The converted DiffLMM for these sources: built on first use under $GLAMM_HOME/converted/ (LoRA merged, every graph
- * on disk, large initializers as external data), keyed by the sources' content hash, written to a temporary folder
- * and renamed into place so a half-built model is never used.
+ * The converted DiffLMM for these sources (LoRA merged, every graph on disk, large initializers as external data), in
+ * the converted-graph cache shared with the other models, keyed by the sources' content hash.
  */
 export async function ensureDiffLmmConverted(sources: DiffLmmSources, precision: LlamaPrecision, onProgress?: (message: string) => void): Promise<{ dir: string; manifest: DiffLmmManifest }> {
   const say = onProgress ?? (() => {});
+  // Only the SD folders DiffLMM reads (not its text encoder or safety checker) key the entry.
   const parts = [sources.lora, sources.base, join(sources.sd, "unet"), join(sources.sd, "vae"), join(sources.sd, "scheduler"), sources.clip];
-  const fingerprint = await sourceFingerprint(parts, (path) => say(`hashing ${path}`));
-  const dir = join(glammHome(), "converted", `difflmm-${fingerprint.slice(0, 16)}-${precision}`);
-  const manifestPath = join(dir, "manifest.json");
-  if (existsSync(manifestPath)) return { dir, manifest: readJsonObject(manifestPath) as unknown as DiffLmmManifest };
-  const tmp = `${dir}.tmp-${process.pid}`;
-  mkdirSync(tmp, { recursive: true });
-  try {
-    const manifest = await convertInto(tmp, sources, fingerprint, precision, say);
-    writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
-    try {
-      renameSync(tmp, dir);
-    } catch (error) {
-      if (!existsSync(manifestPath)) throw error; // another process finished the same conversion first
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    return { dir, manifest };
-  } catch (error) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw error;
-  }
+  const weighed = [sources.base, diffusersWeightsFile(join(sources.sd, "unet")), diffusersWeightsFile(join(sources.sd, "vae")), sources.clip];
+  return ensureCachedGraphs<DiffLmmManifest>({
+    sources: parts,
+    variant: `difflmm-${precision}`,
+    estimatedBytes: () => estimateConvertedBytes(weighed, precision, isLanguageMatrix),
+    build: (dir, fingerprint) => convertInto(dir, sources, fingerprint, precision, say),
+    onProgress: say,
+  });
 }
