@@ -8,19 +8,16 @@ its CLIP in Hugging Face layout, SAM as an official state dict (.pth) with its s
 
 python3 training/train_attend.py --init DIR --data DIR --out DIR [--steps N] [--lr LR] [--seed S]
 """
-import argparse
 import json
-import math
 import os
-import random
 import shutil
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import trainer
 from checkpoint import read_json, read_safetensors, write_safetensors
 from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, point_embeddings, sam_image_embeddings
 from train_glamm import IMAGE_TOKEN, clip_pixels, low_res_targets, mask_loss, sam_input_size, sam_pixels, sam_resized_size
@@ -70,19 +67,7 @@ def sam_point_loss(s, sam_cfg, image, labels, scene):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--init", required=True)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
-    ap.add_argument("--save-every", type=int, default=500)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
+    args = trainer.parse_args(3000)
     glamm_cfg = read_json(os.path.join(args.init, "glamm", "config.json"))
     clip_cfg = read_json(os.path.join(args.init, "clip", "config.json"))["vision_config"]
     pre = read_json(os.path.join(args.init, "clip", "preprocessor_config.json"))
@@ -96,36 +81,17 @@ def main():
     clip = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "clip", "model.safetensors")).items()}
     sam = {k: v.clone().requires_grad_() for k, v in init.items() if k.startswith(SAM_PREFIX)}
     sam_cfg = glamm_cfg["oracle_sam_config"]
-    with open(os.path.join(args.data, "scenes.jsonl")) as f:
-        scenes = [json.loads(line) for line in f]
-    params = list(llava.values()) + list(clip.values()) + list(sam.values())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    warmup = max(1, min(100, args.steps // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
     os.makedirs(args.out, exist_ok=True)
-    log = open(os.path.join(args.out, "attend-log.jsonl"), "a")
-    order = list(range(len(scenes)))
-    start, cpu_start = time.time(), time.process_time()
-    for step in range(args.steps):
-        if step % len(order) == 0:
-            random.shuffle(order)
-        scene = scenes[order[step % len(order)]]
+
+    def step_figures(scene):
         image = Image.open(os.path.join(args.data, scene["image"])).convert("RGB")
         labels = Image.open(os.path.join(args.data, scene["labels"])).convert("L")
         caption = llava_loss(llava, clip, glamm_cfg, clip_cfg, pre, image, next(s for s in scene["samples"] if s["task"] == "llava"))
-        points = sam_point_loss(sam, sam_cfg, image, labels, scene)
-        opt.zero_grad()
-        (caption + points).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        entry = {"step": step, "caption": round(caption.item(), 4), "sam": round(points.item(), 4), "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1)}
-        log.write(json.dumps(entry) + "\n")
-        log.flush()
-        if step % 10 == 0:
-            print(entry, flush=True)
-        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
-            save(args, glamm_cfg, clip_cfg, pre, vocab, llava, clip, sam, sam_cfg)
+        return {"caption": caption, "sam": sam_point_loss(sam, sam_cfg, image, labels, scene)}
+
+    params = list(llava.values()) + list(clip.values()) + list(sam.values())
+    save_all = lambda: save(args, glamm_cfg, clip_cfg, pre, vocab, llava, clip, sam, sam_cfg)  # noqa: E731
+    trainer.train(args, params, trainer.read_scenes(args.data), step_figures, save_all, os.path.join(args.out, "attend-log.jsonl"))
 
 
 def save(args, glamm_cfg, clip_cfg, pre, vocab, llava, clip, sam, sam_cfg):

@@ -4,19 +4,15 @@ python3 training/train_glamm.py --init DIR --data DIR --out DIR [--steps N] [--l
 DIR layouts: --init and --out hold glamm/ + clip/ in the official layout (training/init-checkpoint.ts writes --init);
 --data is training/export-dataset.ts's output.
 """
-import argparse
-import json
-import math
 import os
-import random
 import shutil
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import trainer
 from checkpoint import read_json, read_safetensors, write_safetensors
 from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, sam_image_embeddings, seg_prompts
 
@@ -138,52 +134,21 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--init", required=True)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=4000)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
-    ap.add_argument("--save-every", type=int, default=500)
-    ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
+    args = trainer.parse_args(4000, lambda ap: ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)"))
     cfg = read_json(os.path.join(args.init, "glamm", "config.json"))
     clip_cfg = read_json(os.path.join(args.init, "clip", "config.json"))["vision_config"]
     pre = read_json(os.path.join(args.init, "clip", "preprocessor_config.json"))
     added = read_json(os.path.join(args.init, "glamm", "added_tokens.json"))
     p = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "glamm", "model.safetensors")).items()}
     pc = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "clip", "model.safetensors")).items()}
-    with open(os.path.join(args.data, "scenes.jsonl")) as f:
-        scenes = [json.loads(line) for line in f]
-    params = list(p.values()) + list(pc.values())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-    warmup = max(1, min(100, args.steps // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
     os.makedirs(args.out, exist_ok=True)
-    log = open(args.log or os.path.join(args.out, "log.jsonl"), "a")
-    order = list(range(len(scenes)))
-    start, cpu_start = time.time(), time.process_time()
-    for step in range(args.steps):
-        if step % len(order) == 0:
-            random.shuffle(order)
-        lm, mk, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scenes[order[step % len(order)]], added["[SEG]"], added["<bbox>"])
-        opt.zero_grad()
-        (lm + mk).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        entry = {"step": step, "lm": round(lm.item(), 4), "mask": round(mk.item(), 4), "token_acc": round(accuracy, 4), "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1)}
-        log.write(json.dumps(entry) + "\n")
-        log.flush()
-        if step % 10 == 0:
-            print(entry, flush=True)
-        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
-            save(args.init, args.out, p, pc)
+
+    def step_figures(scene):
+        lm, mk, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scene, added["[SEG]"], added["<bbox>"])
+        return {"lm": lm, "mask": mk, "token_acc": accuracy}
+
+    params = list(p.values()) + list(pc.values())
+    trainer.train(args, params, trainer.read_scenes(args.data), step_figures, lambda: save(args.init, args.out, p, pc), args.log or os.path.join(args.out, "log.jsonl"))
 
 
 def save(init, out, p, pc):

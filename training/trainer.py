@@ -1,0 +1,58 @@
+"""What the demo trainers share: their command line, seeding, and the loop (AdamW, warm-up then cosine decay, one
+scene a step in a shuffled order, each step's figures as a JSON line, checkpoints every --save-every steps)."""
+import argparse
+import json
+import math
+import random
+import time
+
+import torch
+
+
+def parse_args(default_steps, extra=lambda ap: None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--init", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=default_steps)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    ap.add_argument("--save-every", type=int, default=500)
+    extra(ap)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    return args
+
+
+def read_scenes(data):
+    with open(f"{data}/scenes.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+def train(args, params, scenes, step_figures, save, log_path):
+    """`step_figures(scene)` gives the step's named figures: tensors are losses (summed and minimised), floats are logged."""
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    warmup = max(1, min(100, args.steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    log = open(log_path, "a")
+    order = list(range(len(scenes)))
+    start, cpu_start = time.time(), time.process_time()
+    for step in range(args.steps):
+        if step % len(order) == 0:
+            random.shuffle(order)
+        figures = step_figures(scenes[order[step % len(order)]])
+        opt.zero_grad()
+        sum(v for v in figures.values() if torch.is_tensor(v)).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        entry = {"step": step, **{k: round(float(v), 4) for k, v in figures.items()}, "s": round(time.time() - start, 1), "cpu_s": round(time.process_time() - cpu_start, 1)}
+        log.write(json.dumps(entry) + "\n")
+        log.flush()
+        if step % 10 == 0:
+            print(entry, flush=True)
+        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+            save()
