@@ -112,6 +112,8 @@ const UNET_CONFIG: UNetConfig = {
   flipSinToCos: true,
   freqShift: 0,
   downsamplePadding: 1,
+  additionEmbedType: null,
+  additionTimeEmbedDim: 0,
 };
 const VAE_CONFIG: VaeConfig = { groups: VAE.groups, scalingFactor: 0.18215, latentChannels: VAE.latent };
 

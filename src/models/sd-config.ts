@@ -15,6 +15,10 @@ export interface UNetConfig {
   flipSinToCos: boolean;
   freqShift: number;
   downsamplePadding: 0 | 1;
+  /** addition_embed_type: SDXL's "text_time" adds an embedding of the pooled text and the time ids to the time embedding. */
+  additionEmbedType: null | "text_time";
+  /** addition_time_embed_dim: sinusoidal width of each time id (text_time only). */
+  additionTimeEmbedDim: number;
 }
 
 /** AutoencoderKL config.json values the encoder needs. */
@@ -46,7 +50,6 @@ const UNET_DEFAULTS: [string, unknown][] = [
   ["dual_cross_attention", false],
   ["act_fn", "silu"],
   ["mid_block_type", "UNetMidBlock2DCrossAttn"],
-  ["addition_embed_type", null],
   ["encoder_hid_dim", null],
 ];
 
@@ -74,6 +77,8 @@ export function readUNetConfig(dir: string): UNetConfig {
     flipSinToCos: read(json, "flip_sin_to_cos", source, (v) => typeof v === "boolean", true) as boolean,
     freqShift: read(json, "freq_shift", source, (v) => typeof v === "number", 0) as number,
     downsamplePadding: read(json, "downsample_padding", source, (v) => v === 0 || v === 1, 1) as 0 | 1,
+    additionEmbedType: read(json, "addition_embed_type", source, (v) => v === null || v === "text_time", null) as null | "text_time",
+    additionTimeEmbedDim: (read(json, "addition_time_embed_dim", source, (v) => v === null || positiveInt(v), null) as number | null) ?? 0,
   };
 }
 
@@ -124,9 +129,13 @@ function linspace(start: number, end: number, steps: number): Float32Array {
   return Float32Array.from({ length: steps }, (_, i) => (i < half ? start + step * i : end - step * (steps - 1 - i)));
 }
 
-/** The weights of a diffusers component folder: safetensors first, as diffusers loads them, else the .bin. */
-export function diffusersWeightsFile(dir: string): string {
-  const names = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"];
+/**
+ * The weights of a diffusers component folder: safetensors first, as diffusers loads them, else the .bin; with a
+ * `variant` ("fp16", as `from_pretrained(variant=...)`), that variant's files first.
+ */
+export function diffusersWeightsFile(dir: string, variant?: string, stem = "diffusion_pytorch_model"): string {
+  const plain = [`${stem}.safetensors`, `${stem}.bin`];
+  const names = variant ? [...plain.map((n) => n.replace(/\.(\w+)$/, `.${variant}.$1`)), ...plain] : plain;
   const found = names.map((name) => join(dir, name)).find(existsSync);
   if (!found) throw modelError(`${dir} has no ${names.join(" or ")}`);
   return found;

@@ -44,7 +44,7 @@ function unetShape(weights: WeightSource): UNetShape {
  * diffusers' get_timestep_embedding frequencies exp(-ln(10000)·i / (half - shift)), in float32 like torch, applied
  * in the graph as t·freq then [sin, cos] (or [cos, sin] with flip_sin_to_cos).
  */
-function timestepEmbedding(g: GraphBuilder, timestep: string, width: number, config: UNetConfig): string {
+export function timestepEmbedding(g: GraphBuilder, timestep: string, width: number, config: Pick<UNetConfig, "freqShift" | "flipSinToCos">): string {
   if (width % 2 !== 0) throw modelError(`the UNet's base width ${width} is odd; the sinusoidal embedding needs an even width`);
   const half = width / 2;
   const freqs = Float32Array.from({ length: half }, (_, i) => Math.exp(Math.fround(Math.fround(-Math.log(10000) * i) / (half - config.freqShift))));
@@ -63,6 +63,7 @@ export function buildUNetGraph(weights: WeightSource, config: UNetConfig, option
   const shape = unetShape(weights);
   const blocks = config.downBlockTypes.length;
   if (config.upBlockTypes.length !== blocks) throw modelError(`the UNet config has ${blocks} down blocks but ${config.upBlockTypes.length} up blocks`);
+  if (config.additionEmbedType !== null) throw modelError(`addition_embed_type ${JSON.stringify(config.additionEmbedType)} is an SDXL UNet; this graph is SD-1.5's`);
   if (options.upBlocks > blocks) throw modelError(`${options.upBlocks} up-block features requested but the UNet has ${blocks} up blocks`);
   const g = new GraphBuilder({ name: "sd_unet", floatType: options.floatType, weightType: options.weightType });
   const side = options.latentSide;
