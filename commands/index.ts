@@ -3,6 +3,7 @@ import BenchCommand from "./bench.ts";
 import CaptionCommand from "./caption.ts";
 import ChatCommand from "./chat.ts";
 import DoctorCommand from "./doctor.ts";
+import EditCommand from "./edit.ts";
 import { EvalCaptionsCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand } from "./eval.ts";
 import EvalIndexCommand from "./eval-index.ts";
 import GcgCommand from "./gcg.ts";
@@ -23,5 +24,6 @@ export const commands: CommandClass[] = [
   CaptionCommand,
   GroundCommand,
   ChatCommand,
+  EditCommand,
   DoctorCommand, BenchCommand, RuntimeInstallCommand, TraceCommand, PullCommand, ModelsCommand, EvalIndexCommand, EvalGcgCommand, EvalRefsegCommand, EvalRegcapCommand, EvalCaptionsCommand,
   ResultsMergeCommand, ResultsSummaryCommand];

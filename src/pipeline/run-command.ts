@@ -46,7 +46,7 @@ interface ModelOptions {
 }
 
 /** Resolves, converts (first use) and loads the model a command names, with progress on a terminal. */
-async function loadModel(options: ModelOptions, task: string): Promise<{ model: GlammModel; info: ModelInfo }> {
+export async function loadModel(options: ModelOptions, task: string): Promise<{ model: GlammModel; info: ModelInfo }> {
   const device = parseDevice(options.device);
   const precision = choosePrecision(options.precision, device);
   const { sources, id, revision } = resolveModel(options.model, options.vision, task);

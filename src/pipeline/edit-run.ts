@@ -1,0 +1,169 @@
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { ExitCode, GlammError, inputError, modelError } from "../cli/errors.ts";
+import { fsError } from "../cli/fs-error.ts";
+import { notice, spinner, stderrIsTty } from "../cli/ui.ts";
+import { recordedNoise, seededNoise } from "../edit/noise-source.ts";
+import { checkEditMask, inpaint, SdxlInpaintModel, type EditSettings } from "../edit/sdxl-inpaint.ts";
+import { findManifest } from "../hub/manifests.ts";
+import { readInstallRecord } from "../hub/store.ts";
+import { decodeImageFile } from "../image/decode.ts";
+import { rgbImage, type RgbImage } from "../image/rgb-image.ts";
+import { writeFilesTogether } from "../output/atomic.ts";
+import { encodeMask, rleToString } from "../output/rle.ts";
+import { parseDevice } from "../runtime/ort.ts";
+import { runBatch, runKey } from "./batch.ts";
+import { encodePng } from "./edit-trace.ts";
+import { loadModel } from "./run-command.ts";
+import { planBatch } from "./shard-run.ts";
+import { ImageSession, runTask, type DecodedImage } from "./tasks.ts";
+
+/** Where the region to repaint comes from. */
+export type EditMaskSource =
+  | { kind: "file"; path: string }
+  | { kind: "box"; box: [number, number, number, number] }
+  | { kind: "glamm"; expression: string; from: "union" | "last"; model?: string; vision?: string };
+
+export interface EditRunOptions extends EditSettings {
+  images: string[];
+  mask: EditMaskSource;
+  /** Installed model name or diffusers folder (default: the pulled sdxl-inpaint). */
+  inpaintModel?: string;
+  noise?: string;
+  seed: number;
+  device?: string;
+  out: string;
+  json: boolean;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export const DEFAULT_INPAINT_MODEL = "sdxl-inpaint";
+
+/** --inpaint-model: a diffusers folder as given, else an installed model by name or repo. */
+export function resolveInpaintModel(name = DEFAULT_INPAINT_MODEL): string {
+  if (existsSync(name) && statSync(name).isDirectory()) return name;
+  const manifestName = findManifest(name)?.name ?? name;
+  const installed = readInstallRecord(manifestName)?.dir;
+  if (installed) return installed;
+  throw modelError(`the inpainting model ${name} is neither a diffusers folder nor installed; run \`glamm pull ${DEFAULT_INPAINT_MODEL}\` or pass a folder with --inpaint-model`);
+}
+
+/** A white-on-black RGB mask (app.py's prepare_mask) from a binary mask. */
+function maskImage(width: number, height: number, inside: (i: number) => boolean): RgbImage {
+  const image = rgbImage(width, height);
+  for (let i = 0; i < width * height; i++) if (inside(i)) image.data.fill(255, 3 * i, 3 * i + 3);
+  return image;
+}
+
+function boxMask(image: RgbImage, [x1, y1, x2, y2]: [number, number, number, number]): RgbImage {
+  const [left, top, right, bottom] = [Math.max(0, Math.round(x1)), Math.max(0, Math.round(y1)), Math.min(image.width, Math.round(x2)), Math.min(image.height, Math.round(y2))];
+  if (right <= left || bottom <= top) throw inputError(`--box ${x1},${y1},${x2},${y2} covers no pixel of the ${image.width}x${image.height} image`);
+  return maskImage(image.width, image.height, (i) => {
+    const [x, y] = [i % image.width, Math.floor(i / image.width)];
+    return x >= left && x < right && y >= top && y < bottom;
+  });
+}
+
+/** GLaMM referring segmentation of the expression for every image (GLaMM is released before SDXL loads). */
+async function glammMasks(images: { path: string; decoded: () => Promise<DecodedImage> }[], source: Extract<EditMaskSource, { kind: "glamm" }>, device: string | undefined): Promise<Map<string, RgbImage | Error>> {
+  const { model, info } = await loadModel({ model: source.model, vision: source.vision, device, precision: "auto", cache: true }, "segment");
+  const masks = new Map<string, RgbImage | Error>();
+  try {
+    for (const item of images) {
+      try {
+        const decoded = await item.decoded();
+        const session = await ImageSession.open(model, decoded);
+        const result = await runTask(session, { task: "segment", expressions: [source.expression] }, { maxTokens: 64 }, info);
+        const segments = source.from === "last" ? result.segments.slice(-1) : result.segments;
+        const { width, height } = decoded.image;
+        if (segments.length === 0) throw inputError(`GLaMM found no region for "${source.expression}" in ${item.path}`);
+        masks.set(item.path, maskImage(width, height, (i) => segments.some((s) => s.mask[i] !== 0)));
+      } catch (error) {
+        if (!(error instanceof GlammError && error.exitCode === ExitCode.input)) throw error;
+        masks.set(item.path, error);
+      }
+    }
+  } finally {
+    await model.release();
+  }
+  return masks;
+}
+
+/**
+ * `glamm edit`: for each image a mask (file, box, or GLaMM's segmentation of an expression), then the SDXL
+ * inpainting edit; writes `<stem>.edit.png` (original size), `<stem>.edit-mask.png` and `<stem>.edit.json` together,
+ * one results.jsonl line per image. Returns how many images failed.
+ */
+export async function runEdit(options: EditRunOptions): Promise<number> {
+  if (options.images.length === 0) throw inputError("no images given");
+  const device = parseDevice(options.device ?? "cpu");
+  const modelDir = resolveInpaintModel(options.inpaintModel);
+  const { items, log, storage } = await planBatch(options.images, options.out, undefined);
+  try {
+    const decode = (path: string) => storage.withLocalInput({ path, stem: "" }, (local) => ImageSession.decode(local)).then((d) => ({ ...d, path }));
+    const glamm = options.mask.kind === "glamm" ? await glammMasks(items.map((item) => ({ path: item.path, decoded: () => decode(item.path) })), options.mask, options.device) : undefined;
+    const fileMask = options.mask.kind === "file" ? await decodeImageFile(options.mask.path) : undefined;
+    const progress = spinner("loading the inpainting model");
+    const model = await SdxlInpaintModel.load(modelDir, { device, onProgress: progress.update }).finally(() => progress.stop());
+    const settings = { prompt: options.prompt, negativePrompt: options.negativePrompt ?? null, steps: options.steps, guidance: options.guidance, strength: options.strength };
+    const key = runKey({ edit: settings, mask: options.mask, model: model.manifest.fingerprint, noise: options.noise ?? { seed: options.seed } });
+    const outcome = await runBatch(items, log, key, {
+      prepare: async (item) => {
+        const decoded = await decode(item.path);
+        const glammMask = glamm?.get(item.path);
+        if (glammMask instanceof Error) throw glammMask;
+        const mask = fileMask ?? glammMask ?? boxMask(decoded.image, (options.mask as { box: [number, number, number, number] }).box);
+        checkEditMask(decoded.image, mask, options.mask.kind === "file" ? `mask ${options.mask.path}` : "the mask");
+        return { decoded, mask };
+      },
+      run: async (item, { decoded, mask }) => {
+        const started = performance.now();
+        const result = await inpaint(model, {
+          ...options,
+          image: decoded.image,
+          mask,
+          noise: options.noise !== undefined ? recordedNoise(options.noise) : seededNoise(options.seed),
+          onStep: (done, total) => {
+            if (!stderrIsTty()) return;
+            const perStep = (performance.now() - started) / 1000 / done;
+            process.stderr.write(`\r\x1b[K${item.path}: step ${done}/${total}, ETA ${Math.round(perStep * (total - done))}s${done === total ? "\n" : ""}`);
+          },
+        });
+        const binary = Uint8Array.from({ length: mask.width * mask.height }, (_, i) => (mask.data[3 * i] >= 128 ? 1 : 0));
+        const record = {
+          image: { path: decoded.path, width: decoded.image.width, height: decoded.image.height, sha256: decoded.sha256 },
+          task: "edit",
+          model: { dir: modelDir, precision: model.manifest.precision },
+          ...settings,
+          mask: { source: options.mask, size: [mask.height, mask.width], counts: rleToString(encodeMask(binary, mask.height, mask.width).counts) },
+          noise: options.noise ?? { seed: options.seed },
+          stepsRun: result.stepsRun,
+          cropBox: result.box,
+          timings: result.timings,
+          outputs: { image: `${item.stem}.edit.png`, mask: `${item.stem}.edit-mask.png` },
+        };
+        const files = [
+          { path: `${item.stem}.edit.png`, data: await encodePng(result.image) },
+          { path: `${item.stem}.edit-mask.png`, data: await encodePng(mask) },
+          { path: `${item.stem}.edit.json`, data: `${JSON.stringify(record, null, 2)}\n` },
+        ];
+        try {
+          mkdirSync(dirname(files[0].path), { recursive: true });
+          writeFilesTogether(files);
+        } catch (error) {
+          throw fsError(error, "cannot write") ?? error;
+        }
+        if (options.json) options.stdout.write(`${JSON.stringify(record)}\n`);
+        else options.stdout.write(`${item.path}: edited -> ${files[0].path}\n`);
+        return { outputs: await storage.publish(files.map((f) => f.path)), result: { stepsRun: result.stepsRun } };
+      },
+      onProgress: () => storage.sync(log.path),
+      onError: (item, error) => notice(`${error.message.includes(item.path) ? error.message : `${item.path}: ${error.message}`} (skipped)`),
+    });
+    if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${storage.finalName(log.path)} (skipped; delete it to redo them)`);
+    if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${storage.finalName(log.path)}`);
+    return outcome.failed.length;
+  } finally {
+    await storage.close();
+  }
+}
