@@ -170,15 +170,34 @@ function toUint8Image(decoded: Float32Array, side: number): Uint8Array {
   return out;
 }
 
-/** Checks a mask against its image: same size, something to repaint, something to keep. */
+/**
+ * Checks an image and its mask before any model runs: same size, a centre square large enough for the demo's
+ * feathered paste (its 50-pixel border leaves smaller squares unchanged), something to repaint inside that square and
+ * something kept.
+ */
 export function checkEditMask(image: RgbImage, mask: RgbImage, what: string): void {
+  const side = Math.min(image.width, image.height);
+  if (side <= 2 * FEATHER_BORDER) {
+    throw inputError(`the image is ${image.width}x${image.height}; the edit pastes its centre square back through a ${FEATHER_BORDER}-pixel feathered border, so a side under ${2 * FEATHER_BORDER + 1} would come back unchanged`);
+  }
   if (mask.width !== image.width || mask.height !== image.height) {
     throw inputError(`${what} is ${mask.width}x${mask.height} but the image is ${image.width}x${image.height}; give a mask of the image's size`);
   }
   const gray = rgbToGray(mask).data;
-  const white = gray.reduce((n, v) => n + (v >= 128 ? 1 : 0), 0);
+  const box = centerCropBox(image.width, image.height);
+  let white = 0;
+  let whiteInside = 0;
+  gray.forEach((v, i) => {
+    if (v < 128) return;
+    white++;
+    const [x, y] = [i % image.width, Math.floor(i / image.width)];
+    if (x >= box.left && x < box.right && y >= box.top && y < box.bottom) whiteInside++;
+  });
   if (white === 0) throw inputError(`${what} selects nothing (no pixel is white); nothing would be repainted`);
   if (white === gray.length) throw inputError(`${what} selects the whole image; give a mask that keeps part of it`);
+  if (whiteInside === 0) {
+    throw inputError(`${what} lies outside the centre square (${box.left},${box.top})-(${box.right},${box.bottom}) that the edit repaints (the demo crops non-square images to it)`);
+  }
 }
 
 /** The whole edit: crop, pipeline, paste. Draws come from `request.noise` in the pipeline's order. */
@@ -192,8 +211,6 @@ export async function inpaint(model: SdxlInpaintModel, request: InpaintRequest):
     mark = now;
   };
   const { imageSize: size, latentSide: side, latentChannels: channels, scalingFactor, textLength, pooledWidth, timeIds } = model.manifest;
-  const minSide = Math.min(request.image.width, request.image.height);
-  if (minSide < 2) throw inputError(`the image is ${request.image.width}x${request.image.height}; the centre crop needs a side of at least 2 pixels`);
   const box = centerCropBox(request.image.width, request.image.height);
   const crop = cropRgb(request.image, box);
   const cropMask = cropRgb(request.mask, box);

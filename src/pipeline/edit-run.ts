@@ -102,14 +102,20 @@ export async function runEdit(options: EditRunOptions): Promise<number> {
   try {
     const decode = (path: string) => storage.withLocalInput({ path, stem: "" }, (local) => ImageSession.decode(local)).then((d) => ({ ...d, path }));
     const glamm = options.mask.kind === "glamm" ? await glammMasks(items.map((item) => ({ path: item.path, decoded: () => decode(item.path) })), options.mask, options.device) : undefined;
-    const fileMask = options.mask.kind === "file" ? await decodeImageFile(options.mask.path) : undefined;
-    const progress = spinner("loading the inpainting model");
-    const model = await SdxlInpaintModel.load(modelDir, { device, onProgress: progress.update }).finally(() => progress.stop());
+    const fileMask = options.mask.kind === "file" ? await decodeImageFile(options.mask.path).catch((error: Error) => error) : undefined;
+    // Loaded at the first image whose inputs pass their checks, so bad inputs are reported before any conversion.
+    let loaded: Promise<SdxlInpaintModel> | undefined;
+    const loadInpaint = () => {
+      if (loaded) return loaded;
+      const progress = spinner("loading the inpainting model");
+      return (loaded = SdxlInpaintModel.load(modelDir, { device, onProgress: progress.update }).finally(() => progress.stop()));
+    };
     const settings = { prompt: options.prompt, negativePrompt: options.negativePrompt ?? null, steps: options.steps, guidance: options.guidance, strength: options.strength };
-    const key = runKey({ edit: settings, mask: options.mask, model: model.manifest.fingerprint, noise: options.noise ?? { seed: options.seed } });
+    const key = runKey({ edit: settings, mask: options.mask, model: modelDir, noise: options.noise ?? { seed: options.seed } });
     const outcome = await runBatch(items, log, key, {
       prepare: async (item) => {
         const decoded = await decode(item.path);
+        if (fileMask instanceof Error) throw fileMask;
         const glammMask = glamm?.get(item.path);
         if (glammMask instanceof Error) throw glammMask;
         const mask = fileMask ?? glammMask ?? boxMask(decoded.image, (options.mask as { box: [number, number, number, number] }).box);
@@ -117,6 +123,7 @@ export async function runEdit(options: EditRunOptions): Promise<number> {
         return { decoded, mask };
       },
       run: async (item, { decoded, mask }) => {
+        const model = await loadInpaint();
         const started = performance.now();
         const result = await inpaint(model, {
           ...options,
