@@ -123,4 +123,23 @@ describe("glamm trace --task edit against the official SDXL inpainting pipeline"
       }, 120_000);
     }
   }
+
+  for (const name of editConfigs) {
+    test(`${name}: --seed 0 draws the recorded noise (torch CPU generator) and gives the same final image`, async () => {
+      const config = editConfig(name);
+      const kwargs = (config.index("main") as unknown as RunIndex).parameters.pipe_call_kwargs;
+      const trace = await runEditTrace({
+        model: config.modelDir,
+        image: join(config.root, "image.png"),
+        mask: join(config.root, "mask.png"),
+        seed: 0,
+        prompt: kwargs.prompt,
+        steps: kwargs.num_inference_steps,
+        strength: kwargs.strength,
+        guidance: kwargs.guidance_scale,
+      });
+      expectMatches("noise", trace.arrays.get("noise")!, config.ref("noise"), 1);
+      expectMatches("result", trace.arrays.get("result")!, config.ref("result"), 1);
+    }, 120_000);
+  }
 });
