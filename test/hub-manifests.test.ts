@@ -4,7 +4,8 @@ import { defaultModelFor, findManifest, manifests, parsePullSpec } from "../src/
 
 test("every manifest names a Hub repo, files, and a vision dependency that is itself a manifest", () => {
   expect(manifests.map((m) => m.name).sort()).toEqual(
-    ["bert-base-uncased", "clip-vit-large-patch14-336", "difflmm-7b", "glamm-fullscope", "glamm-gcg", "glamm-refseg", "glamm-regcap-refcocog", "glamm-regcap-vg", "llava-v1.5-13b", "llava-v1.5-7b", "sam-vit-h", "stable-diffusion-v1-5", "vicuna-7b-v1.5"].sort(),
+    ["bert-base-uncased", "clip-vit-large-patch14-336", "difflmm-7b", "glamm-fullscope", "glamm-gcg", "glamm-refseg", "glamm-regcap-refcocog", "glamm-regcap-vg", "llava-v1.5-13b", "llava-v1.5-7b", "sam-vit-h",
+    "sdxl-inpaint", "stable-diffusion-v1-5", "vicuna-7b-v1.5"].sort(),
   );
   for (const m of manifests) {
     expect(m.repo).toMatch(/^[\w.-]+\/[\w.-]+$/);

@@ -10,6 +10,7 @@ import glammRegcapVg from "../../models/glamm-regcap-vg.json" with { type: "json
 import llava13b from "../../models/llava-v1.5-13b.json" with { type: "json" };
 import llava7b from "../../models/llava-v1.5-7b.json" with { type: "json" };
 import samVitH from "../../models/sam-vit-h.json" with { type: "json" };
+import sdxlInpaint from "../../models/sdxl-inpaint.json" with { type: "json" };
 import stableDiffusion15 from "../../models/stable-diffusion-v1-5.json" with { type: "json" };
 import vicuna7b from "../../models/vicuna-7b-v1.5.json" with { type: "json" };
 
@@ -44,6 +45,7 @@ export const manifests: readonly ModelManifest[] = [
   difflmm7b,
   vicuna7b,
   stableDiffusion15,
+  sdxlInpaint,
 ];
 
 export function findManifest(nameOrRepo: string): ModelManifest | undefined {
