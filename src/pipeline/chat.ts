@@ -13,6 +13,8 @@ export interface ChatIo {
   prompt(text: string): void;
   /** Called with each turn's grounded result; returns what to tell the user (e.g. files written). */
   onAnswer(result: TaskResult, turn: number): Promise<string | void>;
+  /** `/edit PROMPT`: repaints the region of the last answer's masks (the demo's "Generate" box); returns what to tell the user. */
+  onEdit?(prompt: string, last: TaskResult, edit: number): Promise<string>;
 }
 
 /** What answers a chat: GLaMM ([SEG] masks) or attend-and-segment. */
@@ -36,7 +38,7 @@ export function glammChat(session: ImageSession, settings: GenerationSettings, m
   };
 }
 
-const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /reset starts over; /quit, /exit or Ctrl-D ends";
+const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /edit PROMPT repaints the last answer's masks with PROMPT; /reset starts over; /quit, /exit or Ctrl-D ends";
 
 /** A multi-turn conversation about one image, every answer grounded by `backend`. Reads lines until EOF, /quit or /exit. */
 export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
@@ -44,6 +46,8 @@ export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
   const boxes: PixelBox[] = [];
   let pending: PixelBox[] = [];
   let answered = 0;
+  let last: TaskResult | undefined;
+  let edits = 0;
   io.prompt(`${HELP}\n> `);
   const lines = createInterface({ input: io.input, terminal: false });
   for await (const raw of lines) {
@@ -54,6 +58,7 @@ export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
       else if (line === "/reset") {
         turns.length = 0;
         boxes.length = 0;
+        last = undefined;
         pending = [];
         io.prompt("conversation cleared\n");
       } else if (line.startsWith("/box")) {
@@ -61,6 +66,12 @@ export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
         backend.checkBox(box);
         pending.push(box);
         io.prompt(`region ${boxes.length + pending.length} added; refer to it with <bbox>\n`);
+      } else if (line === "/edit" || line.startsWith("/edit ")) {
+        const prompt = line.slice(5).trim();
+        if (!io.onEdit) throw inputError("/edit is not available in this chat");
+        if (prompt === "") throw inputError("/edit needs a prompt: /edit what to paint in the region");
+        if (!last || last.segments.length === 0) throw inputError("/edit repaints the last answer's masks, and it has none; ask for something GLaMM can segment first");
+        io.prompt(`${await io.onEdit(prompt, last, ++edits)}\n`);
       } else if (line.startsWith("/")) io.prompt(`unknown command ${line.split(" ")[0]}; ${HELP}\n`);
       else {
         const placeholders = (line.match(/<bbox>/g) ?? []).length;
@@ -71,6 +82,7 @@ export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {
         turns.push({ user: message });
         const { raw, result } = await backend.answer(turns, boxes);
         turns[turns.length - 1] = { user: message, assistant: raw };
+        last = result;
         const note = await io.onAnswer(result, ++answered);
         if (note) io.prompt(`${note}\n`);
       }

@@ -17,6 +17,8 @@ import { encodePng } from "./edit-trace.ts";
 import { loadModel } from "./run-command.ts";
 import { planBatch } from "./shard-run.ts";
 import { ImageSession, runTask, type DecodedImage } from "./tasks.ts";
+import type { TaskResult } from "../output/result.ts";
+import { EDIT_DEFAULTS } from "../edit/edit-options.ts";
 
 /** Where the region to repaint comes from. */
 export type EditMaskSource =
@@ -62,6 +64,52 @@ function boxMask(image: RgbImage, [x1, y1, x2, y2]: [number, number, number, num
     const [x, y] = [i % image.width, Math.floor(i / image.width)];
     return x >= left && x < right && y >= top && y < bottom;
   });
+}
+
+/** The mask as pycocotools-style RLE (size [h, w], counts string), as the other tasks' JSON holds masks. */
+function maskRle(mask: RgbImage): { size: [number, number]; counts: string } {
+  const binary = Uint8Array.from({ length: mask.width * mask.height }, (_, i) => (mask.data[3 * i] >= 128 ? 1 : 0));
+  return { size: [mask.height, mask.width], counts: rleToString(encodeMask(binary, mask.height, mask.width).counts) };
+}
+
+/** `<stem>.<tag>.png`, `<stem>.<tag>-mask.png` and `<stem>.<tag>.json` (the record plus the output names), written together. */
+async function writeEditFiles(stem: string, tag: string, edited: RgbImage, mask: RgbImage, record: Record<string, unknown>): Promise<{ files: string[]; written: Record<string, unknown> }> {
+  const outputs = { image: `${stem}.${tag}.png`, mask: `${stem}.${tag}-mask.png` };
+  const written = { ...record, outputs };
+  const files = [
+    { path: outputs.image, data: await encodePng(edited) },
+    { path: outputs.mask, data: await encodePng(mask) },
+    { path: `${stem}.${tag}.json`, data: `${JSON.stringify(written, null, 2)}\n` },
+  ];
+  try {
+    mkdirSync(dirname(outputs.image), { recursive: true });
+    writeFilesTogether(files);
+  } catch (error) {
+    throw fsError(error, "cannot write") ?? error;
+  }
+  return { files: files.map((f) => f.path), written };
+}
+
+/**
+ * chat's `/edit PROMPT`: the union of the last answer's masks repainted with the demo's defaults (seed 0), written as
+ * `<stem>.editN.*`; the inpainting model loads at the first /edit and stays for the next.
+ */
+export function chatEditor(options: { inpaintModel?: string; device?: string; image: DecodedImage; stem: string }): (prompt: string, last: TaskResult, edit: number) => Promise<string> {
+  let loaded: Promise<SdxlInpaintModel> | undefined;
+  return async (prompt, last, edit) => {
+    const { image } = options.image;
+    const mask = maskImage(image.width, image.height, (i) => last.segments.some((s) => s.mask[i] !== 0));
+    checkEditMask(image, mask, "the last answer's masks");
+    const modelDir = resolveInpaintModel(options.inpaintModel);
+    loaded ??= SdxlInpaintModel.load(modelDir, { device: parseDevice(options.device ?? "cpu") });
+    const model = await loaded;
+    const settings = { prompt, steps: Number(EDIT_DEFAULTS.steps), guidance: Number(EDIT_DEFAULTS.guidance), strength: Number(EDIT_DEFAULTS.strength) };
+    const seed = Number(EDIT_DEFAULTS.seed);
+    const result = await inpaint(model, { ...settings, image, mask, noise: seededNoise(seed) });
+    const record = { image: { path: options.image.path, width: image.width, height: image.height, sha256: options.image.sha256 }, task: "edit", model: { dir: modelDir, precision: model.manifest.precision }, ...settings, negativePrompt: null, mask: { source: "chat", ...maskRle(mask) }, noise: { seed }, stepsRun: result.stepsRun, cropBox: result.box, timings: result.timings };
+    const { files } = await writeEditFiles(options.stem, `edit${edit}`, result.image, mask, record);
+    return `edited: saved ${files.join(", ")}`;
+  };
 }
 
 /** GLaMM referring segmentation of the expression for every image (GLaMM is released before SDXL loads). */
@@ -136,33 +184,21 @@ export async function runEdit(options: EditRunOptions): Promise<number> {
             process.stderr.write(`\r\x1b[K${item.path}: step ${done}/${total}, ETA ${Math.round(perStep * (total - done))}s${done === total ? "\n" : ""}`);
           },
         });
-        const binary = Uint8Array.from({ length: mask.width * mask.height }, (_, i) => (mask.data[3 * i] >= 128 ? 1 : 0));
         const record = {
           image: { path: decoded.path, width: decoded.image.width, height: decoded.image.height, sha256: decoded.sha256 },
           task: "edit",
           model: { dir: modelDir, precision: model.manifest.precision },
           ...settings,
-          mask: { source: options.mask, size: [mask.height, mask.width], counts: rleToString(encodeMask(binary, mask.height, mask.width).counts) },
+          mask: { source: options.mask, ...maskRle(mask) },
           noise: options.noise ?? { seed: options.seed },
           stepsRun: result.stepsRun,
           cropBox: result.box,
           timings: result.timings,
-          outputs: { image: `${item.stem}.edit.png`, mask: `${item.stem}.edit-mask.png` },
         };
-        const files = [
-          { path: `${item.stem}.edit.png`, data: await encodePng(result.image) },
-          { path: `${item.stem}.edit-mask.png`, data: await encodePng(mask) },
-          { path: `${item.stem}.edit.json`, data: `${JSON.stringify(record, null, 2)}\n` },
-        ];
-        try {
-          mkdirSync(dirname(files[0].path), { recursive: true });
-          writeFilesTogether(files);
-        } catch (error) {
-          throw fsError(error, "cannot write") ?? error;
-        }
-        if (options.json) options.stdout.write(`${JSON.stringify(record)}\n`);
-        else options.stdout.write(`${item.path}: edited -> ${files[0].path}\n`);
-        return { outputs: await storage.publish(files.map((f) => f.path)), result: { stepsRun: result.stepsRun } };
+        const { files, written } = await writeEditFiles(item.stem, "edit", result.image, mask, record);
+        if (options.json) options.stdout.write(`${JSON.stringify(written)}\n`);
+        else options.stdout.write(`${item.path}: edited -> ${files[0]}\n`);
+        return { outputs: await storage.publish(files), result: { stepsRun: result.stepsRun } };
       },
       onProgress: () => storage.sync(log.path),
       onError: (item, error) => notice(`${error.message.includes(item.path) ? error.message : `${item.path}: ${error.message}`} (skipped)`),

@@ -16,7 +16,7 @@ import { GlammModel } from "./glamm/model.ts";
 import { planBatch } from "./shard-run.ts";
 import type { Shard } from "./shard.ts";
 import { resolveModel } from "./sources.ts";
-import { chat, glammChat, type ChatBackend } from "./chat.ts";
+import { chat, glammChat, type ChatBackend, type ChatIo } from "./chat.ts";
 import { AttendModel } from "./attend/session.ts";
 import { attendChat, resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
 import { checkTaskFits, ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
@@ -233,6 +233,8 @@ export interface ChatOptions extends ModelOptions {
   stdin: NodeJS.ReadableStream;
   /** Set for `--backend attend`; absent for GLaMM. */
   attend?: AttendSettings;
+  /** Makes chat's `/edit` for the image and its output stem (absent: no /edit). */
+  editor?(image: DecodedImage, stem: string): NonNullable<ChatIo["onEdit"]>;
 }
 
 /** The chat's answerer for the chosen backend and what frees its model. */
@@ -282,6 +284,7 @@ export async function runChat(options: ChatOptions): Promise<void> {
         else writeResultText(result, options.stdout as NodeJS.WriteStream);
         return `saved ${outputs.join(", ")}`;
       },
+      onEdit: options.editor?.(decoded, item.stem),
     });
   } finally {
     await release();
