@@ -7,7 +7,7 @@ export default class ChatCommand extends ModelCommand {
   static paths = [["chat"]];
   static usage = Command.Usage({
     description: "talk about one image: multi-turn, grounded answers, an overlay saved per turn",
-    details: "Reads messages line by line (a terminal or a pipe). /box x1,y1,x2,y2 adds a region for the next message, referred to as <bbox> (GLaMM backend only). /edit PROMPT repaints the region of the last answer's masks with SDXL inpainting (as `glamm edit`, seed 0), saved as NAME.editN.png.",
+    details: "Reads messages line by line (a terminal or a pipe). /box x1,y1,x2,y2 adds a region for the next message, referred to as <bbox> (GLaMM backend only). /edit PROMPT repaints the last answer's last mask (as the demo's Generate) with SDXL inpainting (as `glamm edit`, seed 0), saved as NAME.editN.png.",
     examples: [
       ["Interactive", "glamm chat photo.jpg"],
       ["Scripted", "printf 'What is in the image?\\nWhere is the dog?\\n' | glamm chat photo.jpg --json"],

@@ -8,8 +8,8 @@ export default class EditCommand extends Command {
   static usage = Command.Usage({
     description: "repaint a region with SDXL inpainting: GLaMM finds it from words, or give a mask or a box",
     details: `
-      Usage: \`glamm edit EXPRESSION IMAGE... --prompt TEXT\` (GLaMM segments the expression; when it returns several
-      masks, --mask-from union (default) repaints all of them, last only the last), or \`glamm edit IMAGE... --mask
+      Usage: \`glamm edit EXPRESSION IMAGE... --prompt TEXT\` (GLaMM segments the expression; when its answer has several
+      masks, --mask-from last (default) repaints the last one, as the official demo does, union all of them), or \`glamm edit IMAGE... --mask
       MASK.png --prompt TEXT\` (white = repaint, of the image's size) or \`--box x1,y1,x2,y2\`. As GLaMM's demo does it:
       centre square crop, SDXL inpainting at the model's size (20 steps, guidance 8, strength 0.99, seed 0 by default),
       feathered paste back. Writes NAME.edit.png (original size), NAME.edit-mask.png and NAME.edit.json under --out.
@@ -26,7 +26,7 @@ export default class EditCommand extends Command {
   negativePrompt = Option.String("--negative-prompt", { description: "what not to paint (default: none, zero negative embeddings)" });
   mask = Option.String("--mask", { description: "white-on-black mask PNG of the image's size (skips GLaMM)" });
   box = Option.String("--box", { description: "x1,y1,x2,y2 in pixels: repaint this box (skips GLaMM)" });
-  maskFrom = Option.String("--mask-from", "union", { description: "union (all of GLaMM's masks) or last" });
+  maskFrom = Option.String("--mask-from", "last", { description: "last (the official demo's: the answer's last mask) or union (all of them)" });
   inpaintModel = Option.String("--inpaint-model", { description: "installed model name or diffusers SDXL inpainting folder (default: the pulled sdxl-inpaint)" });
   model = Option.String("--model", { description: "GLaMM model for the expression (default: the segment task's model)" });
   vision = Option.String("--vision", { description: "GLaMM's CLIP folder (default: from its config)" });

@@ -93,6 +93,20 @@ describe("glamm edit: bad inputs", () => {
   });
 });
 
+describe("glamm edit EXPRESSION: GLaMM's mask", () => {
+  test("the demo GLaMM segments the expression first: its mask is edited, or a region it cannot find is one line", () => {
+    const r = glamm(["the square", "photo.png", "--model", "demo", "--device", "cpu", "--prompt", "a boat", "--inpaint-model", "not-a-model", "--out", "o8"]);
+    const written = existsSync(join(work, "o8")) ? readdirSync(join(work, "o8")).filter((f) => f.includes(".edit")).sort() : [];
+    if (r.code === 2) {
+      expectError(r, 2, /GLaMM found no region for "the square" in photo\.png \(its answer: ".*"\)$/, join(work, "o8"));
+    } else {
+      // A trained demo finds it: the mask goes on to SDXL, which cannot load from an empty folder.
+      expect(r.code).toBe(3);
+      expect(written).toEqual([]);
+    }
+  }, 120_000);
+});
+
 describe("glamm edit on the edit oracle, through the binary", () => {
   skipWithoutEditOracle();
   for (const name of editConfigs) {

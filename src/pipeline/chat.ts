@@ -13,7 +13,7 @@ export interface ChatIo {
   prompt(text: string): void;
   /** Called with each turn's grounded result; returns what to tell the user (e.g. files written). */
   onAnswer(result: TaskResult, turn: number): Promise<string | void>;
-  /** `/edit PROMPT`: repaints the region of the last answer's masks (the demo's "Generate" box); returns what to tell the user. */
+  /** `/edit PROMPT`: repaints the region of the last answer's last mask (the demo's "Generate" box); returns what to tell the user. */
   onEdit?(prompt: string, last: TaskResult, edit: number): Promise<string>;
 }
 
@@ -38,7 +38,7 @@ export function glammChat(session: ImageSession, settings: GenerationSettings, m
   };
 }
 
-const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /edit PROMPT repaints the last answer's masks with PROMPT; /reset starts over; /quit, /exit or Ctrl-D ends";
+const HELP = "type a message; /box x1,y1,x2,y2 adds a region for the next message (refer to it with <bbox>); /edit PROMPT repaints the last answer's last mask with PROMPT; /reset starts over; /quit, /exit or Ctrl-D ends";
 
 /** A multi-turn conversation about one image, every answer grounded by `backend`. Reads lines until EOF, /quit or /exit. */
 export async function chat(backend: ChatBackend, io: ChatIo): Promise<number> {

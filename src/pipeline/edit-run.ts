@@ -16,7 +16,8 @@ import { runBatch, runKey } from "./batch.ts";
 import { encodePng } from "./edit-trace.ts";
 import { loadModel } from "./run-command.ts";
 import { planBatch } from "./shard-run.ts";
-import { ImageSession, runTask, type DecodedImage } from "./tasks.ts";
+import { referringSegmentationInstruction } from "./prompt.ts";
+import { checkTaskFits, ImageSession, type DecodedImage } from "./tasks.ts";
 import type { TaskResult } from "../output/result.ts";
 import { EDIT_DEFAULTS } from "../edit/edit-options.ts";
 
@@ -91,15 +92,16 @@ async function writeEditFiles(stem: string, tag: string, edited: RgbImage, mask:
 }
 
 /**
- * chat's `/edit PROMPT`: the union of the last answer's masks repainted with the demo's defaults (seed 0), written as
+ * chat's `/edit PROMPT`: the last answer's last mask (the one the demo's prepare_mask saves for "Generate") repainted with the demo's defaults (seed 0), written as
  * `<stem>.editN.*`; the inpainting model loads at the first /edit and stays for the next.
  */
 export function chatEditor(options: { inpaintModel?: string; device?: string; image: DecodedImage; stem: string }): (prompt: string, last: TaskResult, edit: number) => Promise<string> {
   let loaded: Promise<SdxlInpaintModel> | undefined;
   return async (prompt, last, edit) => {
     const { image } = options.image;
-    const mask = maskImage(image.width, image.height, (i) => last.segments.some((s) => s.mask[i] !== 0));
-    checkEditMask(image, mask, "the last answer's masks");
+    const lastMask = last.segments[last.segments.length - 1].mask;
+    const mask = maskImage(image.width, image.height, (i) => lastMask[i] !== 0);
+    checkEditMask(image, mask, "the last answer's last mask");
     const modelDir = resolveInpaintModel(options.inpaintModel);
     loaded ??= SdxlInpaintModel.load(modelDir, { device: parseDevice(options.device ?? "cpu") });
     const model = await loaded;
@@ -112,20 +114,24 @@ export function chatEditor(options: { inpaintModel?: string; device?: string; im
   };
 }
 
+/** New tokens GLaMM may generate for the referring-segmentation answer (the demo allows 512). */
+const GLAMM_MAX_TOKENS = 512;
+
 /** GLaMM referring segmentation of the expression for every image (GLaMM is released before SDXL loads). */
 async function glammMasks(images: { path: string; decoded: () => Promise<DecodedImage> }[], source: Extract<EditMaskSource, { kind: "glamm" }>, device: string | undefined): Promise<Map<string, RgbImage | Error>> {
-  const { model, info } = await loadModel({ model: source.model, vision: source.vision, device, precision: "auto", cache: true }, "segment");
+  const { model } = await loadModel({ model: source.model, vision: source.vision, device, precision: "auto", cache: true }, "segment");
   const masks = new Map<string, RgbImage | Error>();
   try {
     for (const item of images) {
       try {
         const decoded = await item.decoded();
+        checkTaskFits(model, { task: "segment", expressions: [source.expression] }, GLAMM_MAX_TOKENS);
         const session = await ImageSession.open(model, decoded);
-        const result = await runTask(session, { task: "segment", expressions: [source.expression] }, { maxTokens: 64 }, info);
-        const segments = source.from === "last" ? result.segments.slice(-1) : result.segments;
+        const answer = await session.ask([{ user: referringSegmentationInstruction(source.expression) }], { maxTokens: GLAMM_MAX_TOKENS });
+        const chosen = source.from === "last" ? answer.masks.slice(-1) : answer.masks;
         const { width, height } = decoded.image;
-        if (segments.length === 0) throw inputError(`GLaMM found no region for "${source.expression}" in ${item.path}`);
-        masks.set(item.path, maskImage(width, height, (i) => segments.some((s) => s.mask[i] !== 0)));
+        if (chosen.length === 0) throw inputError(`GLaMM found no region for "${source.expression}" in ${item.path} (its answer: ${JSON.stringify(answer.raw.length > 80 ? `${answer.raw.slice(0, 80)}…` : answer.raw)})`);
+        masks.set(item.path, maskImage(width, height, (i) => chosen.some((m) => m[i] !== 0)));
       } catch (error) {
         if (!(error instanceof GlammError && error.exitCode === ExitCode.input)) throw error;
         masks.set(item.path, error);
