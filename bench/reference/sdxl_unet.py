@@ -99,7 +99,7 @@ class Transformer2D(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, scale):
+    def __init__(self, scale, depths=DEPTHS):
         super().__init__()
         ch = [int(c * scale) for c in CHANNELS]
         groups, temb, last = int(32 * scale), 4 * ch[0], len(ch) - 1
@@ -109,11 +109,11 @@ class UNet(nn.Module):
         self.down = nn.ModuleList()
         for i, out in enumerate(ch):
             resnets = nn.ModuleList(Resnet(ch[i - 1] if (j == 0 and i > 0) else out if j else ch[0], out, temb, groups) for j in range(LAYERS))
-            attentions = nn.ModuleList(Transformer2D(out, HEADS[i], DEPTHS[i], groups) for _ in range(LAYERS)) if i > 0 else None
+            attentions = nn.ModuleList(Transformer2D(out, HEADS[i], depths[i], groups) for _ in range(LAYERS)) if i > 0 else None
             down = nn.Conv2d(out, out, 3, stride=2, padding=1) if i < last else None
             self.down.append(nn.ModuleList([resnets, attentions or nn.ModuleList(), down or nn.Identity()]))
-        self.mid = nn.ModuleList([Resnet(ch[last], ch[last], temb, groups), Transformer2D(ch[last], HEADS[last], DEPTHS[last], groups), Resnet(ch[last], ch[last], temb, groups)])
-        rev, rev_heads, rev_depths = ch[::-1], HEADS[::-1], DEPTHS[::-1]
+        self.mid = nn.ModuleList([Resnet(ch[last], ch[last], temb, groups), Transformer2D(ch[last], HEADS[last], depths[last], groups), Resnet(ch[last], ch[last], temb, groups)])
+        rev, rev_heads, rev_depths = ch[::-1], HEADS[::-1], depths[::-1]
         self.up = nn.ModuleList()
         for i, out in enumerate(rev):
             prev, inp = rev[i - 1] if i else rev[0], rev[min(i + 1, last)]
@@ -150,15 +150,67 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
+DIFFUSERS_NAMES = [
+    (r"^down\.(\d+)\.0\.(\d+)\.", r"down_blocks.\1.resnets.\2."),
+    (r"^down\.(\d+)\.1\.(\d+)\.", r"down_blocks.\1.attentions.\2."),
+    (r"^down\.(\d+)\.2\.", r"down_blocks.\1.downsamplers.0.conv."),
+    (r"^up\.(\d+)\.0\.(\d+)\.", r"up_blocks.\1.resnets.\2."),
+    (r"^up\.(\d+)\.1\.(\d+)\.", r"up_blocks.\1.attentions.\2."),
+    (r"^up\.(\d+)\.2\.", r"up_blocks.\1.upsamplers.0.conv."),
+    (r"^mid\.0\.", "mid_block.resnets.0."),
+    (r"^mid\.1\.", "mid_block.attentions.0."),
+    (r"^mid\.2\.", "mid_block.resnets.1."),
+    (r"^norm_out\.", "conv_norm_out."),
+    (r"\.shortcut\.", ".conv_shortcut."),
+    (r"\.blocks\.(\d+)\.", r".transformer_blocks.\1."),
+    (r"\.to_out\.", ".to_out.0."),
+    (r"\.proj\.", ".ff.net.0.proj."),
+    (r"\.out\.", ".ff.net.2."),
+]
+
+
+def dump(unet, inputs, directory):
+    """The weights under diffusers' names (safetensors, float32), the inputs and the output as .npy: a fixture for
+    checking glamm's UNet graph against this independent implementation."""
+    import json
+    import os
+    import re
+
+    import numpy as np
+
+    os.makedirs(directory, exist_ok=True)
+    tensors = {}
+    for name, value in unet.state_dict().items():
+        for pattern, replacement in DIFFUSERS_NAMES:
+            name = re.sub(pattern, replacement, name)
+        tensors[name] = value.contiguous().numpy().astype("<f4")
+    header, offset = {}, 0
+    for name, array in tensors.items():
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with open(os.path.join(directory, "unet.safetensors"), "wb") as f:
+        f.write(len(encoded).to_bytes(8, "little") + encoded)
+        for array in tensors.values():
+            f.write(array.tobytes())
+    for name, value in zip(["sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids"], inputs):
+        np.save(os.path.join(directory, f"{name}.npy"), value.numpy())
+    with torch.inference_mode():
+        np.save(os.path.join(directory, "noise_pred.npy"), unet(*inputs).numpy())
+
+
 def main():
     p = parser("one SDXL inpainting UNet step, batch 2 (classifier-free guidance), PyTorch fp32")
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--side", type=int, default=128)
     p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--depths", default="1,2,10", help="transformer blocks per level (SDXL: 1,2,10)")
+    p.add_argument("--dump", help="write weights (diffusers names), inputs and output to this folder instead of timing")
     args = p.parse_args()
     torch.manual_seed(0)
     with torch.inference_mode():
-        unet = UNet(args.scale).eval()
+        unet = UNet(args.scale, tuple(int(d) for d in args.depths.split(","))).eval()
         inputs = (
             torch.randn(args.batch, IN_CHANNELS, args.side, args.side),
             torch.tensor([901.0]),
@@ -166,6 +218,8 @@ def main():
             torch.randn(args.batch, POOLED) * 0.5,
             torch.tensor([[1024.0, 1024, 0, 0, 1024, 1024]] * args.batch),
         )
+    if args.dump:
+        return dump(unet, inputs, args.dump)
     run(f"sdxl-unet scale={args.scale} side={args.side} batch={args.batch}", args, lambda: unet(*inputs))
 
 
