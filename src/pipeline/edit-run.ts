@@ -14,7 +14,7 @@ import { encodeMask, rleToString } from "../output/rle.ts";
 import { parseDevice } from "../runtime/ort.ts";
 import { runBatch, runKey } from "./batch.ts";
 import { encodePng } from "./edit-trace.ts";
-import { loadModel } from "./run-command.ts";
+import { loadModel, reportOutputs } from "./run-command.ts";
 import { planBatch } from "./shard-run.ts";
 import { referringSegmentationInstruction } from "./prompt.ts";
 import { checkTaskFits, ImageSession, type DecodedImage } from "./tasks.ts";
@@ -211,6 +211,7 @@ export async function runEdit(options: EditRunOptions): Promise<number> {
     });
     if (outcome.skipped > 0) notice(`${outcome.skipped} image(s) already done in ${storage.finalName(log.path)} (skipped; delete it to redo them)`);
     if (outcome.failed.length > 0) notice(`${outcome.failed.length} of ${items.length} image(s) failed; see ${storage.finalName(log.path)}`);
+    reportOutputs(options.out, outcome.processed, options.stdout, options.json);
     return outcome.failed.length;
   } finally {
     await storage.close();

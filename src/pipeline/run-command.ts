@@ -98,7 +98,7 @@ function pipeWriter(stdout: NodeJS.WritableStream, onClosed: () => void): { writ
 }
 
 /** The last line of a run: where its outputs are (stdout on a terminal, else stderr so pipes get only results). */
-function reportOutputs(out: string, processed: number, stdout: NodeJS.WritableStream & { isTTY?: boolean }, json: boolean): void {
+export function reportOutputs(out: string, processed: number, stdout: NodeJS.WritableStream & { isTTY?: boolean }, json: boolean): void {
   const line = `outputs in ${out.replace(/\/+$/, "")}/ (${processed} image(s) new this run; results.jsonl lists every finished image)`;
   if (stdout.isTTY && !json) stdout.write(`${line}\n`);
   else notice(line);
