@@ -35,7 +35,7 @@ export default class EditCommand extends Command {
   steps = Option.String("--steps", EDIT_DEFAULTS.steps, { description: "denoising steps (before the strength cut)" });
   guidance = Option.String("--guidance", EDIT_DEFAULTS.guidance, { description: "classifier-free guidance scale" });
   strength = Option.String("--strength", EDIT_DEFAULTS.strength, { description: "how much of the region is re-noised, in (0, 1]" });
-  device = Option.String("--device", { description: "auto, cpu or cuda (default cpu)" });
+  device = Option.String("--device", { description: "auto (default, or GLAMM_DEVICE; fp16 on CUDA, fp32 on CPU), cpu or cuda" });
   out = Option.String("--out", "glamm-out", { description: "output folder" });
   json = Option.Boolean("--json", false, { description: "print one JSON line per image (the default when stdout is not a terminal)" });
 

@@ -120,6 +120,7 @@ describe("glamm edit on the edit oracle, through the binary", () => {
         "--inpaint-model", config.modelDir,
         "--noise", join(config.refs("main"), "noise.npy"),
         "--prompt", index.parameters.pipe_call_kwargs.prompt,
+        "--device", "cpu",
         "--out", out,
       ]);
       expect(r.stderr.split("\n").filter((l) => l.startsWith("glamm:") && !l.includes("outputs"))).toEqual([]);

@@ -102,8 +102,8 @@ async function convertInto(dir: string, modelDir: string, fingerprint: string, p
       ["text_encoder", () => buildClipTextGraph(te1, te1Config, { floatType })],
       ["text_encoder_2", () => buildClipTextGraph(te2, te2Config, { floatType })],
       ["unet", () => buildSdxlUNetGraph(unet, unetConfig, { floatType, latentSide, contextLength: shape1.positions, timeIds })],
-      ["vae_encoder", () => buildVaeEncoderGraph(vae, vaeConfig, { floatType, imageSize })],
-      // force_upcast: the VAE decodes in float32 whatever the rest runs in.
+      // force_upcast: the VAE encodes and decodes in float32 whatever the rest runs in.
+      ["vae_encoder", () => buildVaeEncoderGraph(vae, vaeConfig, { imageSize })],
       ["vae_decoder", () => buildVaeDecoderGraph(vae, vaeConfig, { latentSide })],
     ];
     for (const [name, build] of graphs) await saveGraph(build(), dir, name, say);

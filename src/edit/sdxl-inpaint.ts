@@ -5,7 +5,7 @@ import type { RgbImage } from "../image/rgb-image.ts";
 import { CLIP_TEXT_IO } from "../models/clip-text.ts";
 import { SDXL_UNET_IO } from "../models/sdxl-unet.ts";
 import type { NpyArray } from "../output/npy.ts";
-import { createSession, ort, type Device } from "../runtime/ort.ts";
+import { chooseProviders, createSession, ort, type Device } from "../runtime/ort.ts";
 import { ClipBpeTokenizer } from "../text/clip-bpe.ts";
 import { centerCropBox, cropRgb, featheredMask, maskedImage, pasteWithMask, pipelineImage, pipelineMask, rgbToGray, type CropBox } from "./crop-paste.ts";
 import { addNoise, eulerSchedule, eulerStep, readEulerConfig, scaleModelInput, type EulerConfig } from "./euler-scheduler.ts";
@@ -65,12 +65,17 @@ export class SdxlInpaintModel {
     private readonly device: Device,
   ) {}
 
-  /** Converts the diffusers folder on first use (cached) and reads its tokenizers and scheduler. */
+  /**
+   * Converts the diffusers folder on first use (cached) and reads its tokenizers and scheduler. Precision by default:
+   * fp16 where CUDA runs (as the demo), fp32 on CPU; the VAE always runs in fp32 (force_upcast).
+   */
   static async load(modelDir: string, options: { precision?: SdxlPrecision; device?: Device; onProgress?(message: string): void } = {}): Promise<SdxlInpaintModel> {
     const tokenizers: [ClipBpeTokenizer, ClipBpeTokenizer] = [ClipBpeTokenizer.fromDir(join(modelDir, "tokenizer")), ClipBpeTokenizer.fromDir(join(modelDir, "tokenizer_2"))];
     const scheduler = readEulerConfig(join(modelDir, "scheduler", "scheduler_config.json"));
-    const { dir, manifest } = await ensureSdxlConverted(modelDir, options.precision ?? "fp32", options.onProgress);
-    return new SdxlInpaintModel(modelDir, dir, manifest, scheduler, tokenizers, options.device ?? "cpu");
+    const device = options.device ?? "cpu";
+    const precision = options.precision ?? (chooseProviders(device)[0] === "cuda" ? "fp16" : "fp32");
+    const { dir, manifest } = await ensureSdxlConverted(modelDir, precision, options.onProgress);
+    return new SdxlInpaintModel(modelDir, dir, manifest, scheduler, tokenizers, device);
   }
 
   /** Runs one graph's session for `work`, released afterwards (one large model in memory at a time). */

@@ -103,7 +103,7 @@ export function chatEditor(options: { inpaintModel?: string; device?: string; im
     const mask = maskImage(image.width, image.height, (i) => lastMask[i] !== 0);
     checkEditMask(image, mask, "the last answer's last mask");
     const modelDir = resolveInpaintModel(options.inpaintModel);
-    loaded ??= SdxlInpaintModel.load(modelDir, { device: parseDevice(options.device ?? "cpu") });
+    loaded ??= SdxlInpaintModel.load(modelDir, { device: parseDevice(options.device) });
     const model = await loaded;
     const settings = { prompt, steps: Number(EDIT_DEFAULTS.steps), guidance: Number(EDIT_DEFAULTS.guidance), strength: Number(EDIT_DEFAULTS.strength) };
     const seed = Number(EDIT_DEFAULTS.seed);
@@ -150,7 +150,7 @@ async function glammMasks(images: { path: string; decoded: () => Promise<Decoded
  */
 export async function runEdit(options: EditRunOptions): Promise<number> {
   if (options.images.length === 0) throw inputError("no images given");
-  const device = parseDevice(options.device ?? "cpu");
+  const device = parseDevice(options.device);
   const modelDir = resolveInpaintModel(options.inpaintModel);
   const { items, log, storage } = await planBatch(options.images, options.out, undefined);
   try {
