@@ -1,6 +1,7 @@
 import { usageError } from "../cli/errors.ts";
 import type { UNetConfig } from "../models/sd-config.ts";
 import { buildSdxlUNetGraph, SDXL_UNET_IO } from "../models/sdxl-unet.ts";
+import { rgbImage } from "../image/rgb-image.ts";
 import { ort } from "../runtime/ort.ts";
 import { RandomWeights } from "../weights/random.ts";
 import { benchFloatType, temporarySession } from "./random-weights.ts";
@@ -134,3 +135,31 @@ export const sdxlBenchmarks: Benchmark[] = [
     },
   },
 ];
+
+/** `glamm bench edit`: the whole edit (crop, text encoders, VAE, every UNet step, decode, paste) on a synthetic photo. */
+export const editBenchmark: Benchmark = {
+  name: "edit",
+  description: "whole glamm edit (demo defaults: 20 steps, guidance 8, strength 0.99, seed 0) of a synthetic 1024x768 photo with a box mask; params model=NAME|DIR (required), steps",
+  requiredParams: ["model"],
+  runs: { warmup: 0, repeat: 1 },
+  async prepare({ device, params }) {
+    const { resolveInpaintModel } = await import("../pipeline/edit-run.ts");
+    const { SdxlInpaintModel, inpaint } = await import("../edit/sdxl-inpaint.ts");
+    const { seededNoise } = await import("../edit/noise-source.ts");
+    const steps = Number(params.steps ?? "20");
+    if (!Number.isInteger(steps) || steps < 1) throw usageError(`steps must be a whole number >= 1 (got ${params.steps})`);
+    const [width, height] = [1024, 768];
+    const image = rgbImage(width, height, Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7 + Math.floor(i / (3 * width)) * 3) & 255));
+    const mask = rgbImage(width, height);
+    for (let y = 250; y < 520; y++) mask.data.fill(255, (y * width + 400) * 3, (y * width + 640) * 3);
+    const model = await SdxlInpaintModel.load(resolveInpaintModel(params.model), { device });
+    let timings: Record<string, number> = {};
+    return {
+      run: async () => {
+        timings = (await inpaint(model, { prompt: "a red sailing boat", steps, guidance: 8, strength: 0.99, image, mask, noise: seededNoise(0) })).timings;
+      },
+      unit: { name: "edit", perRun: 1 },
+      metrics: () => Object.fromEntries(Object.entries(timings).map(([stage, seconds]) => [`${stage}_s`, seconds])),
+    };
+  },
+};
