@@ -3,13 +3,15 @@ import { dirname } from "node:path";
 import { ExitCode, GlammError, inputError, modelError } from "../cli/errors.ts";
 import { fsError } from "../cli/fs-error.ts";
 import { notice, spinner, stderrIsTty } from "../cli/ui.ts";
+import { EDIT_DEFAULTS } from "../edit/edit-options.ts";
 import { recordedNoise, seededNoise } from "../edit/noise-source.ts";
-import { checkEditMask, inpaint, SdxlInpaintModel, type EditSettings } from "../edit/sdxl-inpaint.ts";
+import { checkEditMask, inpaint, SdxlInpaintModel, type EditSettings, type InpaintResult } from "../edit/sdxl-inpaint.ts";
 import { findManifest } from "../hub/manifests.ts";
 import { readInstallRecord } from "../hub/store.ts";
 import { decodeImageFile } from "../image/decode.ts";
 import { rgbImage, type RgbImage } from "../image/rgb-image.ts";
 import { writeFilesTogether } from "../output/atomic.ts";
+import type { TaskResult } from "../output/result.ts";
 import { encodeMask, rleToString } from "../output/rle.ts";
 import { parseDevice } from "../runtime/ort.ts";
 import { runBatch, runKey } from "./batch.ts";
@@ -18,8 +20,6 @@ import { loadModel, reportOutputs } from "./run-command.ts";
 import { planBatch } from "./shard-run.ts";
 import { referringSegmentationInstruction } from "./prompt.ts";
 import { checkTaskFits, ImageSession, type DecodedImage } from "./tasks.ts";
-import type { TaskResult } from "../output/result.ts";
-import { EDIT_DEFAULTS } from "../edit/edit-options.ts";
 
 /** Where the region to repaint comes from. */
 export type EditMaskSource =
@@ -73,6 +73,26 @@ function maskRle(mask: RgbImage): { size: [number, number]; counts: string } {
   return { size: [mask.height, mask.width], counts: rleToString(encodeMask(binary, mask.height, mask.width).counts) };
 }
 
+/** What NAME.edit.json records about one edit (besides the output names). */
+function editRecord(decoded: DecodedImage, model: SdxlInpaintModel, settings: EditSettings, mask: RgbImage, maskSource: unknown, noise: unknown, result: InpaintResult): Record<string, unknown> {
+  const { prompt, negativePrompt, steps, guidance, strength } = settings;
+  return {
+    image: { path: decoded.path, width: decoded.image.width, height: decoded.image.height, sha256: decoded.sha256 },
+    task: "edit",
+    model: { dir: model.modelDir, precision: model.manifest.precision },
+    prompt,
+    negativePrompt: negativePrompt ?? null,
+    steps,
+    guidance,
+    strength,
+    mask: { source: maskSource, ...maskRle(mask) },
+    noise,
+    stepsRun: result.stepsRun,
+    cropBox: result.box,
+    timings: result.timings,
+  };
+}
+
 /** `<stem>.<tag>.png`, `<stem>.<tag>-mask.png` and `<stem>.<tag>.json` (the record plus the output names), written together. */
 async function writeEditFiles(stem: string, tag: string, edited: RgbImage, mask: RgbImage, record: Record<string, unknown>): Promise<{ files: string[]; written: Record<string, unknown> }> {
   const outputs = { image: `${stem}.${tag}.png`, mask: `${stem}.${tag}-mask.png` };
@@ -92,8 +112,8 @@ async function writeEditFiles(stem: string, tag: string, edited: RgbImage, mask:
 }
 
 /**
- * chat's `/edit PROMPT`: the last answer's last mask (the one the demo's prepare_mask saves for "Generate") repainted with the demo's defaults (seed 0), written as
- * `<stem>.editN.*`; the inpainting model loads at the first /edit and stays for the next.
+ * chat's `/edit PROMPT`: the last answer's last mask (the one the demo's prepare_mask saves for "Generate") repainted
+ * with the demo's defaults (seed 0), written as `<stem>.editN.*`; the model loads at the first /edit and stays.
  */
 export function chatEditor(options: { inpaintModel?: string; device?: string; image: DecodedImage; stem: string }): (prompt: string, last: TaskResult, edit: number) => Promise<string> {
   let loaded: Promise<SdxlInpaintModel> | undefined;
@@ -108,7 +128,7 @@ export function chatEditor(options: { inpaintModel?: string; device?: string; im
     const settings = { prompt, steps: Number(EDIT_DEFAULTS.steps), guidance: Number(EDIT_DEFAULTS.guidance), strength: Number(EDIT_DEFAULTS.strength) };
     const seed = Number(EDIT_DEFAULTS.seed);
     const result = await inpaint(model, { ...settings, image, mask, noise: seededNoise(seed) });
-    const record = { image: { path: options.image.path, width: image.width, height: image.height, sha256: options.image.sha256 }, task: "edit", model: { dir: modelDir, precision: model.manifest.precision }, ...settings, negativePrompt: null, mask: { source: "chat", ...maskRle(mask) }, noise: { seed }, stepsRun: result.stepsRun, cropBox: result.box, timings: result.timings };
+    const record = editRecord(options.image, model, settings, mask, "chat", { seed }, result);
     const { files } = await writeEditFiles(options.stem, `edit${edit}`, result.image, mask, record);
     return `edited: saved ${files.join(", ")}`;
   };
@@ -156,7 +176,7 @@ export async function runEdit(options: EditRunOptions): Promise<number> {
   try {
     const decode = (path: string) => storage.withLocalInput({ path, stem: "" }, (local) => ImageSession.decode(local)).then((d) => ({ ...d, path }));
     const glamm = options.mask.kind === "glamm" ? await glammMasks(items.map((item) => ({ path: item.path, decoded: () => decode(item.path) })), options.mask, options.device) : undefined;
-    const fileMask = options.mask.kind === "file" ? await decodeImageFile(options.mask.path).catch((error: Error) => error) : undefined;
+    const fileMask = options.mask.kind === "file" ? await decodeImageFile(options.mask.path).catch((error: Error) => inputError(`--mask: ${error.message}`)) : undefined;
     // Loaded at the first image whose inputs pass their checks, so bad inputs are reported before any conversion.
     let loaded: Promise<SdxlInpaintModel> | undefined;
     const loadInpaint = () => {
@@ -164,8 +184,8 @@ export async function runEdit(options: EditRunOptions): Promise<number> {
       const progress = spinner("loading the inpainting model");
       return (loaded = SdxlInpaintModel.load(modelDir, { device, onProgress: progress.update }).finally(() => progress.stop()));
     };
-    const settings = { prompt: options.prompt, negativePrompt: options.negativePrompt ?? null, steps: options.steps, guidance: options.guidance, strength: options.strength };
-    const key = runKey({ edit: settings, mask: options.mask, model: modelDir, noise: options.noise ?? { seed: options.seed } });
+    const { prompt, negativePrompt, steps, guidance, strength } = options;
+    const key = runKey({ edit: { prompt, negativePrompt: negativePrompt ?? null, steps, guidance, strength }, mask: options.mask, model: modelDir, noise: options.noise ?? { seed: options.seed } });
     const outcome = await runBatch(items, log, key, {
       prepare: async (item) => {
         const decoded = await decode(item.path);
@@ -190,17 +210,7 @@ export async function runEdit(options: EditRunOptions): Promise<number> {
             process.stderr.write(`\r\x1b[K${item.path}: step ${done}/${total}, ETA ${Math.round(perStep * (total - done))}s${done === total ? "\n" : ""}`);
           },
         });
-        const record = {
-          image: { path: decoded.path, width: decoded.image.width, height: decoded.image.height, sha256: decoded.sha256 },
-          task: "edit",
-          model: { dir: modelDir, precision: model.manifest.precision },
-          ...settings,
-          mask: { source: options.mask, ...maskRle(mask) },
-          noise: options.noise ?? { seed: options.seed },
-          stepsRun: result.stepsRun,
-          cropBox: result.box,
-          timings: result.timings,
-        };
+        const record = editRecord(decoded, model, options, mask, options.mask, options.noise ?? { seed: options.seed }, result);
         const { files, written } = await writeEditFiles(item.stem, "edit", result.image, mask, record);
         if (options.json) options.stdout.write(`${JSON.stringify(written)}\n`);
         else options.stdout.write(`${item.path}: edited -> ${files[0]}\n`);
