@@ -5,6 +5,7 @@ import type { RgbImage } from "../image/rgb-image.ts";
 import { CLIP_TEXT_IO } from "../models/clip-text.ts";
 import { SDXL_UNET_IO } from "../models/sdxl-unet.ts";
 import type { NpyArray } from "../output/npy.ts";
+import { f32, i64, u8 } from "../pipeline/trace-output.ts";
 import { chooseProviders, createSession, ort, type Device } from "../runtime/ort.ts";
 import { ClipBpeTokenizer } from "../text/clip-bpe.ts";
 import { centerCropBox, cropRgb, featheredMask, maskedImage, pasteWithMask, pipelineImage, pipelineMask, rgbToGray, type CropBox } from "./crop-paste.ts";
@@ -51,9 +52,6 @@ export interface InpaintResult {
 }
 
 const f = Math.fround;
-const f32 = (data: Float32Array, shape: number[]): NpyArray => ({ dtype: "<f4", shape, data });
-const u8 = (data: Uint8Array, shape: number[]): NpyArray => ({ dtype: "|u1", shape, data });
-const i64 = (data: Int32Array, shape: number[]): NpyArray => ({ dtype: "<i8", shape, data: BigInt64Array.from(data, (v) => BigInt(v)) });
 
 export class SdxlInpaintModel {
   private constructor(
@@ -105,9 +103,9 @@ async function encodePrompts(model: SdxlInpaintModel, settings: EditSettings, gu
   const negative = guided ? (settings.negativePrompt ?? (forceZerosForEmptyPrompt ? undefined : "")) : undefined;
   if (negative !== undefined) texts.push(negative);
   const ids = model.tokenizers.map((t) => texts.map((text) => t.encodeForPipeline(text)));
-  ids.forEach((perText, k) => record(`tokens_${k + 1}`, i64(perText[0], [1, length])));
+  ids.forEach((perText, k) => record(`tokens_${k + 1}`, i64(Array.from(perText[0]), [1, length])));
   const states: Float32Array[][] = [];
-  let pooled: Float32Array[] = [];
+  const pooled: Float32Array[] = [];
   for (const k of [0, 1]) {
     await model.withSession(k === 0 ? "text_encoder" : "text_encoder_2", async (session) => {
       states[k] = [];
@@ -220,7 +218,7 @@ export async function inpaint(model: SdxlInpaintModel, request: InpaintRequest):
   const crop = cropRgb(request.image, box);
   const cropMask = cropRgb(request.mask, box);
   const cropSide = crop.width;
-  record("c_box", i64(Int32Array.of(box.left, box.top, box.right, box.bottom), [4]));
+  record("c_box", i64([box.left, box.top, box.right, box.bottom]));
   record("crop_image", u8(crop.data, [cropSide, cropSide, 3]));
   record("crop_mask", u8(cropMask.data, [cropSide, cropSide, 3]));
   const image1024 = resizeLikePillow(crop, APP_SIDE, APP_SIDE, "bicubic");
