@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { decodeImageFile } from "../src/image/decode.ts";
+import { readNpy } from "../src/output/npy.ts";
 import { numbers } from "./helpers/oracle-compare.ts";
 import { buildBinary } from "./helpers/build-binary.ts";
 import { editConfig, editConfigs, skipWithoutEditOracle } from "./edit-oracle.ts";
@@ -140,6 +141,31 @@ describe("glamm edit on the edit oracle, through the binary", () => {
         expect(record.mask.counts.length).toBeGreaterThan(0);
         expect(JSON.parse(r.stdout.trim()).outputs.image).toBe(join(out, "image.edit.png"));
       })();
+    }, 120_000);
+  }
+
+  for (const name of editConfigs) {
+    test(`${name}: glamm trace --task edit (s4 run) writes the contract's arrays, trace.json and the final PNG`, async () => {
+      const config = editConfig(name);
+      const kwargs = config.index("s4").parameters.pipe_call_kwargs;
+      const out = join(work, `trace-${name}`);
+      const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: work, GLAMM_HOME: join(work, "home") };
+      const r = spawnSync(binary, [
+        "trace", "--task", "edit", "--model", config.modelDir, "--mask", join(config.root, "mask.png"),
+        "--noise", join(config.refs("s4"), "noise.npy"), "--prompt", kwargs.prompt,
+        "--steps", String(kwargs.num_inference_steps), "--strength", String(kwargs.strength), "--out", out, join(config.root, "image.png"),
+      ], { cwd: work, env, encoding: "utf8", timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const info = JSON.parse(readFileSync(join(out, "trace.json"), "utf8"));
+      expect(info).toMatchObject({ task: "edit", steps: 4, stepsRun: 3, strength: 0.8 });
+      expect(Object.keys(info.tensors)).toEqual(expect.arrayContaining(["final_latents", "step02_latents_out", "pipe_output", "result", "noise"]));
+      const final = readNpy(join(out, "final_latents.npy")).data as Float32Array;
+      const ref = numbers(config.ref("final_latents", "s4"));
+      const maxRef = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(ref.reduce((m, v, i) => Math.max(m, Math.abs(v - final[i])), 0)).toBeLessThanOrEqual(1e-4 * (1 + maxRef));
+      const png = await decodeImageFile(join(out, "result.png"));
+      const diffs = numbers(config.ref("result", "s4")).map((v, i) => Math.abs(v - png.data[i]));
+      expect(Math.max(...diffs)).toBeLessThanOrEqual(3);
     }, 120_000);
   }
 });
