@@ -118,11 +118,14 @@ export const sdxlBenchmarks: Benchmark[] = [
   {
     name: "sdxl-unet",
     description:
-      "one SDXL inpainting UNet step (9-channel, text_time): batch 2 (classifier-free guidance) at 128² latents, 77-token context (random weights, 10 GB fp32; params scale=1|0.5|0.25|0.125 widths, side, batch=1|2, dtype)",
+      "one SDXL inpainting UNet step (9-channel, text_time): batch 2 (classifier-free guidance) at 128² latents, 77-token context (random weights, 10 GB fp32; params scale=1|0.5|0.25|0.125 widths, side, batch=1|2, dtype, weights=fp32|fp16 storage)",
     async prepare({ device, params }) {
       const { side, batch, channels, groups } = sdxlBenchSizes(params);
       const floatType = benchFloatType(params);
-      const graph = buildSdxlUNetGraph(new RandomWeights(sdxlUNetShapes(channels)), sdxlUNetConfig(groups), { latentSide: side, contextLength: SDXL.context, timeIds: SDXL.timeIds, floatType, weightType: floatType });
+      const weights = params.weights ?? "fp32";
+      if (weights !== "fp32" && weights !== "fp16") throw usageError(`weights must be fp32 or fp16 (got ${weights})`);
+      const weightType = floatType === "float16" || weights === "fp16" ? "float16" : "float32";
+      const graph = buildSdxlUNetGraph(new RandomWeights(sdxlUNetShapes(channels)), sdxlUNetConfig(groups), { latentSide: side, contextLength: SDXL.context, timeIds: SDXL.timeIds, floatType, weightType });
       const { session, dispose } = await temporarySession(graph, device);
       const feeds = {
         [SDXL_UNET_IO.sample]: new ort.Tensor("float32", wave(batch * SDXL.inChannels * side * side, 1), [batch, SDXL.inChannels, side, side]),
