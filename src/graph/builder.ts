@@ -3,6 +3,7 @@ import { onnxTypeCode, type DType } from "./dtype.ts";
 import { float32ToFloat16 } from "./float16.ts";
 import { GraphCore, type GraphOptions, type OpOptions } from "./graph.ts";
 import type { Int4Weight } from "./int4.ts";
+import type { Int8Weight } from "./int8.ts";
 import { saveModel, modelToBytes, type SaveOptions } from "./serialize.ts";
 
 /** A 1-D int64 operand given either as literal values (made a constant) or as a value name. */
@@ -160,6 +161,26 @@ export class GraphBuilder extends GraphCore {
     while (inputs[inputs.length - 1] === "") inputs.pop();
     const attributes = { K: k, N: n, bits: 4, block_size: blockSize, accuracy_level: options.accuracyLevel };
     return this.op("MatMulNBits", inputs, attributes, { domain: "com.microsoft", name: hint });
+  }
+
+  /**
+   * com.microsoft DynamicQuantizeMatMul: A [.., K], quantized to uint8 per tensor at run time, times an int8 weight
+   * [K, N] with per-column scales (see quantizeInt8), plus an optional bias [N]. `quantize` runs when the model is
+   * written, once for both initializers.
+   */
+  dynamicQuantizeMatMul(a: string, k: number, n: number, quantize: () => Int8Weight, options: { bias?: string; name?: string } = {}): string {
+    const hint = options.name ?? "DynamicQuantizeMatMul";
+    let quantized: Int8Weight | undefined;
+    const weight = () => (quantized ??= quantize());
+    const data = this.initializer(`${hint}.weight_int8`, "int8", [k, n], () => weight().data);
+    // Written after the data: the quantized copy is dropped once both are out.
+    const scales = this.initializer(`${hint}.weight_scale`, "float32", [n], () => {
+      const { scales } = weight();
+      quantized = undefined;
+      return scales;
+    });
+    const inputs = options.bias ? [a, data, scales, "", options.bias] : [a, data, scales];
+    return this.op("DynamicQuantizeMatMul", inputs, {}, { domain: "com.microsoft", name: hint });
   }
 
   // ---- normalization --------------------------------------------------------------------------

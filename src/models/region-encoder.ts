@@ -137,6 +137,8 @@ function fuseLevels(g: GraphBuilder, weights: WeightSource, settings: RegionEnco
 export interface RegionEncoderGraphOptions {
   floatType?: "float32" | "float16";
   weightType?: "float32" | "float16";
+  /** "int8": Linear layers as int8 weights × dynamically quantized activations. */
+  linearWeights?: "float" | "int8";
   /** Patches per side of the CLIP grid (24 for ViT-L/14 at 336). */
   grid: number;
   /** Also output `roi_align_level<l>` [N, width, 14, 14] and `region_fuse_level<l>` [1, width, s, s]. */
@@ -151,7 +153,7 @@ export interface RegionEncoderGraphOptions {
 export function buildRegionEncoderGraph(weights: WeightSource, settings: RegionEncoderSettings, options: RegionEncoderGraphOptions): GraphBuilder {
   const shape = regionEncoderShape(weights);
   const { levels, width } = shape;
-  const g = new GraphBuilder({ name: "region_encoder", floatType: options.floatType, weightType: options.weightType });
+  const g = new GraphBuilder({ name: "region_encoder", floatType: options.floatType, weightType: options.weightType, linearWeights: options.linearWeights });
   const sizes = Array.from({ length: levels }, (_, l) => options.grid * 2 ** (levels - 1 - l));
   const pyramid = sizes.map((size, l) => {
     const tokens = g.input(`region_level_${l}`, "float32", [1, options.grid * options.grid, shape.inputWidth]);
