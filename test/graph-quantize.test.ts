@@ -154,7 +154,7 @@ describe("int8 DynamicQuantizeMatMul", () => {
     const q = quantizeInt8(w, K, N);
     const g = new GraphBuilder();
     const x = g.input("a", "float32", ["m", K]);
-    g.output(g.dynamicQuantizeMatMul(x, K, N, () => q, { bias: g.weight("bias", [N], bias) }), "y", "float32", ["m", N]);
+    g.output(g.dynamicQuantizeMatMul(x, g.int8Weight("w", K, N, () => q), { bias: g.weight("bias", [N], bias) }), "y", "float32", ["m", N]);
     const y = await runModel(g.toBytes(), { a: new ort.Tensor("float32", a, [M, K]) });
     expectClose(y, independent(q), 1e-4);
     const fp32 = matmul(a, w, M, K, N);

@@ -87,7 +87,7 @@ function decoderShapes(shapes: Map<string, number[]>): void {
 }
 
 /** Random weights in GLaMM's state-dict layout for the grounding encoder (its first `depth` blocks) and [SEG] projection. */
-function glammSamWeights(depth?: number): RandomWeights {
+export function glammSamWeights(depth?: number): RandomWeights {
   const shapes = new Map<string, number[]>();
   encoderShapes(shapes, depth);
   decoderShapes(shapes);

@@ -40,6 +40,12 @@ export interface RoiAlignOptions {
   coordinateTransformationMode?: "half_pixel" | "output_half_pixel";
 }
 
+/** Value names of an int8 weight's initializers. */
+export interface Int8WeightValues {
+  data: string;
+  scales: string;
+}
+
 export interface MatMulNBitsOptions {
   /** 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 (minimum accuracy of A inside the kernel). */
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
@@ -164,12 +170,10 @@ export class GraphBuilder extends GraphCore {
   }
 
   /**
-   * com.microsoft DynamicQuantizeMatMul: A [.., K], quantized to uint8 per tensor at run time, times an int8 weight
-   * [K, N] with per-column scales (see quantizeInt8), plus an optional bias [N]. `quantize` runs when the model is
-   * written, once for both initializers.
+   * An int8 weight [K, N] and its per-column scales [N] (see quantizeInt8) as initializers; `quantize` runs when the
+   * model is written, once for both.
    */
-  dynamicQuantizeMatMul(a: string, k: number, n: number, quantize: () => Int8Weight, options: { bias?: string; name?: string } = {}): string {
-    const hint = options.name ?? "DynamicQuantizeMatMul";
+  int8Weight(hint: string, k: number, n: number, quantize: () => Int8Weight): Int8WeightValues {
     let quantized: Int8Weight | undefined;
     const weight = () => (quantized ??= quantize());
     const data = this.initializer(`${hint}.weight_int8`, "int8", [k, n], () => weight().data);
@@ -179,8 +183,16 @@ export class GraphBuilder extends GraphCore {
       quantized = undefined;
       return scales;
     });
-    const inputs = options.bias ? [a, data, scales, "", options.bias] : [a, data, scales];
-    return this.op("DynamicQuantizeMatMul", inputs, {}, { domain: "com.microsoft", name: hint });
+    return { data, scales };
+  }
+
+  /**
+   * com.microsoft DynamicQuantizeMatMul: A [.., K], quantized to uint8 per tensor at run time, times an int8 weight
+   * (int8Weight) with per-column scales, plus an optional bias [N].
+   */
+  dynamicQuantizeMatMul(a: string, weight: Int8WeightValues, options: { bias?: string; name?: string } = {}): string {
+    const inputs = options.bias ? [a, weight.data, weight.scales, "", options.bias] : [a, weight.data, weight.scales];
+    return this.op("DynamicQuantizeMatMul", inputs, {}, { domain: "com.microsoft", name: options.name });
   }
 
   // ---- normalization --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import { inputError, modelError } from "../cli/errors.ts";
 import { GraphBuilder } from "../graph/builder.ts";
+import { quantizeInt8 } from "../graph/int8.ts";
 import type { WeightSource } from "../weights/index.ts";
 import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
@@ -99,6 +100,42 @@ function groupNorm(g: GraphBuilder, x: string, channels: number, size: number, g
   return g.add(g.mul(back, g.reshape(scale, [channels, 1, 1])), g.reshape(bias, [channels, 1, 1]));
 }
 
+/** A padded 3×3 convolution (checkpoint `${prefix}.weight` [out, in, 3, 3], `.bias` if stored) for inputs of side `size`. */
+type Conv3x3 = (x: string, size: number) => string;
+
+function conv3x3(g: GraphBuilder, weights: WeightSource, prefix: string): Conv3x3 {
+  const name = `${prefix}.weight`;
+  const [out, inp] = tensorShape(weights, name, 4);
+  if (g.linearWeights !== "int8") {
+    const weight = checkpointWeight(g, weights, name, 4);
+    const bias = weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined;
+    return (x) => g.conv(x, weight, bias, { pads: [1, 1, 1, 1] });
+  }
+  // int8: nine [in, out] taps, each a DynamicQuantizeMatMul on the input's shifted NHWC rows, summed (onnxruntime's
+  // ConvInteger has no VNNI kernel and runs no faster than the float32 Conv).
+  let full: Float32Array | undefined;
+  let taken = 0;
+  const tapWeight = (dy: number, dx: number) => () => {
+    full ??= weights.read(name);
+    const tap = new Float32Array(inp * out);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) tap[i * out + o] = full[((o * inp + i) * 3 + dy) * 3 + dx];
+    if (++taken === 9) [full, taken] = [undefined, 0];
+    return quantizeInt8(tap, inp, out);
+  };
+  const taps = Array.from({ length: 9 }, (_, t) => g.int8Weight(`${name}.tap${t}`, inp, out, tapWeight(Math.floor(t / 3), t % 3)));
+  const bias = weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined;
+  return (x, size) => {
+    const padded = g.op("Pad", [g.transpose(x, [0, 2, 3, 1]), g.ints([0, 1, 1, 0, 0, 1, 1, 0])]);
+    const products = taps.map((tap, t) => {
+      const [dy, dx] = [Math.floor(t / 3), t % 3];
+      const rows = g.reshape(g.slice(padded, [dy, dx], [dy + size, dx + size], [1, 2]), [-1, inp]);
+      return g.dynamicQuantizeMatMul(rows, tap, { name: `${prefix}.tap${t}` });
+    });
+    const summed = g.transpose(g.reshape(g.op("Sum", products), [-1, size, size, out]), [0, 3, 1, 2]);
+    return bias ? g.add(summed, g.reshape(bias, [out, 1, 1])) : summed;
+  };
+}
+
 const resizeAligned = (g: GraphBuilder, x: string, channels: number, size: number) =>
   g.resize(x, { sizes: [1, channels, size, size], mode: "linear", coordinateTransformationMode: "align_corners" });
 
@@ -120,15 +157,14 @@ function fuseLevels(g: GraphBuilder, weights: WeightSource, settings: RegionEnco
   const remain = width - 2 * shuffle;
   for (let round = 0; round < FUSE_ROUNDS; round++) {
     const conv = `${p}.fuse_convs.${round}`;
-    const weight = checkpointWeight(g, weights, `${conv}.conv.weight`, 4);
+    const convolve = conv3x3(g, weights, `${conv}.conv`);
     const [gnScale, gnBias] = ["weight", "bias"].map((k) => checkpointWeight(g, weights, `${conv}.gn.${k}`, 1));
     feats = feats.map((target, l) => {
       const [top, down] = [Math.min(l + 1, levels - 1), Math.max(l - 1, 0)];
       const fromTop = g.slice(feats[top], [remain + shuffle], [width], [1]);
       const fromDown = g.slice(feats[down], [remain], [remain + shuffle], [1]);
       const mixed = g.concat([g.slice(target, [0], [remain], [1]), resizeAligned(g, fromTop, width - remain - shuffle, sizes[l]), resizeAligned(g, fromDown, shuffle, sizes[l])], 1);
-      const convolved = g.conv(mixed, weight, undefined, { pads: [1, 1, 1, 1] });
-      return g.relu(groupNorm(g, convolved, width, sizes[l], settings.gnGroups, gnScale, gnBias));
+      return g.relu(groupNorm(g, convolve(mixed, sizes[l]), width, sizes[l], settings.gnGroups, gnScale, gnBias));
     });
   }
   return feats;
@@ -174,7 +210,7 @@ export function buildRegionEncoderGraph(weights: WeightSource, settings: RegionE
     return half ? g.cast(aligned, "float16") : aligned;
   });
   const summed = roiFeatures
-    .map((feat, l) => g.conv(feat, checkpointWeight(g, weights, `${r}.pconvs.${l}.weight`, 4), checkpointWeight(g, weights, `${r}.pconvs.${l}.bias`, 1), { pads: [1, 1, 1, 1] }))
+    .map((feat, l) => conv3x3(g, weights, `${r}.pconvs.${l}`)(feat, ROI_SIZE))
     .reduce((a, b) => g.add(a, b));
   const flattened = torchLinear(g, weights, `${r}.flatten_linear`, g.reshape(g.relu(summed), [0, -1]));
 

@@ -33,7 +33,8 @@ export function torchLinear(g: GraphBuilder, weights: WeightSource, prefix: stri
   const [out, inp] = tensorShape(weights, `${prefix}.weight`, 2);
   const bias = () => (weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined);
   if (g.linearWeights === "int8") {
-    return g.dynamicQuantizeMatMul(x, inp, out, () => quantizeInt8(weights.read(`${prefix}.weight`), inp, out, "NK"), { bias: bias(), name: prefix });
+    const weight = g.int8Weight(prefix, inp, out, () => quantizeInt8(weights.read(`${prefix}.weight`), inp, out, "NK"));
+    return g.dynamicQuantizeMatMul(x, weight, { bias: bias(), name: prefix });
   }
   const weight = g.weight(`${prefix}.weight`, [inp, out], () => transposed(weights.read(`${prefix}.weight`), out, inp));
   return g.linear(x, weight, bias(), prefix);
