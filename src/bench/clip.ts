@@ -1,4 +1,5 @@
 import { usageError } from "../cli/errors.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
 import { buildClipGraph, type ClipVisionConfig } from "../models/clip.ts";
 import { buildRegionEncoderGraph } from "../models/region-encoder.ts";
 import { ort } from "../runtime/ort.ts";
@@ -81,14 +82,18 @@ export const clipBenchmark: Benchmark = {
   },
 };
 
+/** The region encoder at GLaMM's sizes with random weights. */
+export function regionEncoderGraph(floatType: "float32" | "float16" = "float32", linearWeights: "float" | "int8" = "float"): GraphBuilder {
+  return buildRegionEncoderGraph(new RandomWeights(regionShapes()), { gnGroups: REGION.gnGroups }, { grid: GRID, floatType, linearWeights });
+}
+
 export const regionEncoderBenchmark: Benchmark = {
   name: "region-encoder",
   description: "GLaMM region encoder (4 levels up to 192², widths 1024/256, output 4096), random weights (params dtype=float32|float16, linears=float|int8, boxes=N, default 2)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
     const boxes = countParam(params, "boxes", 2);
     if (!Number.isInteger(boxes) || boxes < 1) throw usageError(`boxes must be a positive integer, not ${params.boxes}`);
-    const graph = buildRegionEncoderGraph(new RandomWeights(regionShapes()), { gnGroups: REGION.gnGroups }, { grid: GRID, floatType: benchFloatType(params), linearWeights: benchLinearWeights(params) });
-    const { session, dispose } = await temporarySession(graph, device);
+    const { session, dispose } = await temporarySession(regionEncoderGraph(benchFloatType(params), benchLinearWeights(params)), device);
     const feeds: Record<string, ort.Tensor> = {
       bboxes: new ort.Tensor("float32", Float32Array.from({ length: boxes * 4 }, (_, i) => [0.1, 0.2, 0.6, 0.7][i % 4]), [boxes, 4]),
     };

@@ -111,28 +111,25 @@ function conv3x3(g: GraphBuilder, weights: WeightSource, prefix: string): Conv3x
     const bias = weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined;
     return (x) => g.conv(x, weight, bias, { pads: [1, 1, 1, 1] });
   }
-  // int8: nine [in, out] taps, each a DynamicQuantizeMatMul on the input's shifted NHWC rows, summed (onnxruntime's
-  // ConvInteger has no VNNI kernel and runs no faster than the float32 Conv).
-  let full: Float32Array | undefined;
-  let taken = 0;
-  const tapWeight = (dy: number, dx: number) => () => {
-    full ??= weights.read(name);
-    const tap = new Float32Array(inp * out);
-    for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) tap[i * out + o] = full[((o * inp + i) * 3 + dy) * 3 + dx];
-    if (++taken === 9) [full, taken] = [undefined, 0];
-    return quantizeInt8(tap, inp, out);
-  };
-  const taps = Array.from({ length: 9 }, (_, t) => g.int8Weight(`${name}.tap${t}`, inp, out, tapWeight(Math.floor(t / 3), t % 3)));
+  // int8 (onnxruntime's ConvInteger has no VNNI kernel and runs no faster than the float32 Conv): the input is
+  // quantized to uint8 once (zero padding maps exactly to its zero point), its nine shifted NHWC views are laid side by
+  // side (im2col in uint8) and multiplied by the weight as int8 [(dy, dx, in), out] with per-output-channel scales.
+  const weight = g.int8Weight(name, 9 * inp, out, () => {
+    const full = weights.read(name);
+    const columns = new Float32Array(9 * inp * out);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) for (let t = 0; t < 9; t++) columns[(t * inp + i) * out + o] = full[(o * inp + i) * 9 + t];
+    return quantizeInt8(columns, 9 * inp, out);
+  });
   const bias = weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined;
   return (x, size) => {
     const padded = g.op("Pad", [g.transpose(x, [0, 2, 3, 1]), g.ints([0, 1, 1, 0, 0, 1, 1, 0])]);
-    const products = taps.map((tap, t) => {
-      const [dy, dx] = [Math.floor(t / 3), t % 3];
-      const rows = g.reshape(g.slice(padded, [dy, dx], [dy + size, dx + size], [1, 2]), [-1, inp]);
-      return g.dynamicQuantizeMatMul(rows, tap, { name: `${prefix}.tap${t}` });
-    });
-    const summed = g.transpose(g.reshape(g.op("Sum", products), [-1, size, size, out]), [0, 3, 1, 2]);
-    return bias ? g.add(summed, g.reshape(bias, [out, 1, 1])) : summed;
+    const [quantized, scale, zeroPoint] = g.multiOp("DynamicQuantizeLinear", [padded], 3);
+    const views = Array.from({ length: 9 }, (_, t) => g.slice(quantized, [Math.floor(t / 3), t % 3], [Math.floor(t / 3) + size, (t % 3) + size], [1, 2]));
+    const columns = g.reshape(g.concat(views, 3), [-1, 9 * inp]);
+    const product = g.cast(g.op("MatMulInteger", [columns, weight.data, zeroPoint]), "float32");
+    const scaled = g.mul(g.mul(product, scale), weight.scales);
+    const nchw = g.transpose(g.reshape(scaled, [-1, size, size, out]), [0, 3, 1, 2]);
+    return bias ? g.add(nchw, g.reshape(bias, [out, 1, 1])) : nchw;
   };
 }
 
