@@ -3,9 +3,10 @@
  * (bench/reference/*.py, Debian python3-torch) run alternately, one process per round each, after waiting for a quiet
  * machine. Prints per stage the median, min and max of all timed runs, the peak RSS, and the ratio of medians
  * (reference / glamm: how many times faster glamm is). With --before DIR, a second glamm checkout (e.g. an older
- * commit) runs in the same rotation.
+ * commit) runs in the same rotation; with --also NAME=VALUE, this checkout runs a second time with that benchmark param
+ * (e.g. linears=int8 for clip, sam and region, block=128 for llama).
  *
- *   npx bun bench/side-by-side.ts [stage ...] [--rounds 3] [--repeat 3] [--warmup 1] [--before DIR] [--markdown]
+ *   npx bun bench/side-by-side.ts [stage ...] [--rounds 3] [--repeat 3] [--warmup 1] [--before DIR] [--also K=V] [--markdown]
  *
  * Stage names match by prefix (llama, clip, sam, region). SIDE_BY_SIDE_LAYERS (default 2) and
  * SIDE_BY_SIDE_SAM_BLOCKS (default 8: blocks 0-7, the last global) size the LLaMA and SAM stages.
@@ -58,6 +59,7 @@ const rounds = Number(option("--rounds", "3"));
 const repeat = option("--repeat", "3");
 const warmup = option("--warmup", "1");
 const before = option("--before", "");
+const also = option("--also", "");
 const maxLoadWaitS = Number(option("--max-wait", "120"));
 const markdown = args.includes("--markdown") && Boolean(args.splice(args.indexOf("--markdown"), 1));
 const chosen = args.length ? STAGES.filter((s) => args.some((a) => s.name.startsWith(a))) : STAGES;
@@ -70,8 +72,8 @@ function waitForQuiet(): number {
   return loadavg()[0];
 }
 
-function runGlamm(dir: string, stage: Stage): Sample {
-  const out = spawnSync("bun", ["src/main.ts", "bench", ...stage.glamm, "--device", "cpu", "--json", "--repeat", repeat, "--warmup", warmup], { cwd: dir, encoding: "utf8" });
+function runGlamm(dir: string, stage: Stage, extra: string[] = []): Sample {
+  const out = spawnSync("bun", ["src/main.ts", "bench", ...stage.glamm, ...extra, "--device", "cpu", "--json", "--repeat", repeat, "--warmup", warmup], { cwd: dir, encoding: "utf8" });
   if (out.status !== 0) throw new Error(`glamm bench ${stage.glamm[0]} in ${dir} failed: ${out.stderr.trim().split("\n").at(-1)}`);
   const [result] = JSON.parse(out.stdout) as { timesMs?: number[]; medianMs: number; peakRssMiB: number }[];
   // Checkouts from before timesMs existed report the median only.
@@ -101,9 +103,12 @@ const summary = (samples: Sample[]) => {
 const sides: [string, (stage: Stage) => Sample][] = [
   ...(before ? ([["glamm before", (s: Stage) => runGlamm(before, s)]] as [string, (stage: Stage) => Sample][]) : []),
   ["glamm", (s) => runGlamm(root, s)],
+  ...(also ? ([[`glamm ${also}`, (s: Stage) => runGlamm(root, s, ["--param", also])]] as [string, (stage: Stage) => Sample][]) : []),
   ["PyTorch", runReference],
 ];
 
+/** The sides whose ratio to PyTorch is reported (all but PyTorch and an older checkout). */
+const glammSides = sides.map(([name]) => name).filter((name) => name !== "PyTorch" && name !== "glamm before");
 const rows: string[] = [];
 for (const stage of chosen) {
   const samples = new Map<string, Sample[]>(sides.map(([name]) => [name, []]));
@@ -115,17 +120,18 @@ for (const stage of chosen) {
     }
   }
   const stats = new Map([...samples].map(([name, s]) => [name, summary(s)]));
-  const ratio = stats.get("PyTorch")!.median / stats.get("glamm")!.median;
+  const ratios = glammSides.map((name) => `${(stats.get("PyTorch")!.median / stats.get(name)!.median).toFixed(2)}×`);
   const cells = sides.map(([name]) => {
     const s = stats.get(name)!;
     return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}, ${(s.rss / 1024).toFixed(1)} GB)`;
   });
   const load = `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`;
-  rows.push(markdown ? `| ${stage.name} | ${cells.join(" | ")} | ${ratio.toFixed(2)}× | ${load} |` : `${stage.name}\n  ${sides.map(([n], i) => `${n}: ${cells[i]}`).join("\n  ")}\n  PyTorch/glamm median ratio ${ratio.toFixed(2)}×, load ${load}`);
+  const ratioText = glammSides.map((name, i) => `PyTorch/${name} ${ratios[i]}`).join(", ");
+  rows.push(markdown ? `| ${stage.name} | ${cells.join(" | ")} | ${ratios.join(" | ")} | ${load} |` : `${stage.name}\n  ${sides.map(([n], i) => `${n}: ${cells[i]}`).join("\n  ")}\n  median ratios ${ratioText}, load ${load}`);
   console.log(rows.at(-1));
 }
 if (markdown) {
-  console.log(`\n| stage | ${sides.map(([n]) => `${n} median (min–max, peak RSS)`).join(" | ")} | PyTorch / glamm | load avg |`);
-  console.log(`|---|${sides.map(() => "---|").join("")}---|---|`);
+  console.log(`\n| stage | ${sides.map(([n]) => `${n} median (min–max, peak RSS)`).join(" | ")} | ${glammSides.map((n) => `PyTorch / ${n}`).join(" | ")} | load avg |`);
+  console.log(`|---|${sides.map(() => "---|").join("")}${glammSides.map(() => "---|").join("")}---|`);
   for (const row of rows) console.log(row);
 }

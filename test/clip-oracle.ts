@@ -35,6 +35,14 @@ export function expectWithinOracle(actual: ArrayLike<number>, ref: ArrayLike<num
   if (!(worst <= tolerance * (1 + maxRef))) throw new Error(`${label}: max error ${worst} exceeds ${tolerance * (1 + maxRef)}`);
 }
 
+/** ‖actual − ref‖ / ‖ref‖ (for quantized graphs, whose elementwise error has no useful bound). */
+export function relativeRmsError(actual: ArrayLike<number>, ref: ArrayLike<number>): number {
+  expect(actual.length).toBe(ref.length);
+  let [error, norm] = [0, 0];
+  for (let i = 0; i < ref.length; i++) [error, norm] = [error + (actual[i] - ref[i]) ** 2, norm + ref[i] ** 2];
+  return Math.sqrt(error / norm);
+}
+
 /** Runs a model once and returns every output. */
 export async function runOnce(model: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
   const session = await ort.InferenceSession.create(model);

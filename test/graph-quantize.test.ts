@@ -3,6 +3,7 @@ import * as ort from "onnxruntime-node";
 import { GraphBuilder } from "../src/graph/builder.ts";
 import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16, fp16BitsToFp32, fp32ToFp16Bits } from "../src/graph/float16.ts";
 import { dequantizeInt4, quantizeInt4, type Int4Options } from "../src/graph/int4.ts";
+import { dequantizeInt8, quantizeInt8 } from "../src/graph/int8.ts";
 import { expectClose, matmul, randomArray, runModel } from "./graph-reference.ts";
 
 describe("fp32 -> fp16", () => {
@@ -123,5 +124,58 @@ describe("int4 MatMulNBits", () => {
 
   test("rejects a block size that is not a power of two >= 16", () => {
     expect(() => quantizeInt4(w, K, N, { blockSize: 24 })).toThrow(/power of two/);
+  });
+});
+
+describe("int8 DynamicQuantizeMatMul", () => {
+  const [M, K, N] = [5, 72, 20];
+  const a = randomArray(51, M * K);
+  const w = randomArray(52, K * N, 0.3);
+  const bias = randomArray(53, N);
+
+  /** onnxruntime's DynamicQuantizeLinear (uint8, range widened to include 0), then the exact integer product. */
+  function independent(weight: ReturnType<typeof quantizeInt8>): Float64Array {
+    const min = Math.min(0, ...a);
+    const max = Math.max(0, ...a);
+    const scale = Math.fround((max - min) / 255);
+    const zeroPoint = Math.min(255, Math.max(0, Math.round(-min / scale)));
+    const qa = Array.from(a, (v) => Math.min(255, Math.max(0, Math.round(v / scale) + zeroPoint)));
+    const out = new Float64Array(M * N);
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let sum = 0;
+        for (let k = 0; k < K; k++) sum += (qa[m * K + k] - zeroPoint) * weight.data[k * N + n];
+        out[m * N + n] = sum * scale * weight.scales[n] + bias[n];
+      }
+    return out;
+  }
+
+  test("equals the integer product of the quantized operands and stays near fp32", async () => {
+    const q = quantizeInt8(w, K, N);
+    const g = new GraphBuilder();
+    const x = g.input("a", "float32", ["m", K]);
+    g.output(g.dynamicQuantizeMatMul(x, g.int8Weight("w", K, N, () => q), { bias: g.weight("bias", [N], bias) }), "y", "float32", ["m", N]);
+    const y = await runModel(g.toBytes(), { a: new ort.Tensor("float32", a, [M, K]) });
+    expectClose(y, independent(q), 1e-4);
+    const fp32 = matmul(a, w, M, K, N);
+    for (let i = 0; i < M * N; i++) fp32[i] += bias[i % N];
+    expectClose(y, fp32, 5e-2);
+  });
+
+  test("per-column scales: max |w| / 127, codes within ±127, NK layout equal to its KN transpose", () => {
+    const q = quantizeInt8(w, K, N);
+    for (let n = 0; n < N; n++) {
+      let max = 0;
+      for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(w[k * N + n]));
+      expect(q.scales[n]).toBe(Math.fround(max / 127));
+    }
+    expect(Math.max(...Array.from(q.data, Math.abs))).toBe(127);
+    const back = dequantizeInt8(q);
+    for (let i = 0; i < K * N; i++) expect(Math.abs(back[i] - w[i])).toBeLessThanOrEqual(q.scales[i % N] / 2 + 1e-7);
+    const transposed = new Float32Array(K * N);
+    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) transposed[n * K + k] = w[k * N + n];
+    const fromNK = quantizeInt8(transposed, K, N, "NK");
+    expect(fromNK.data).toEqual(q.data);
+    expect(fromNK.scales).toEqual(q.scales);
   });
 });

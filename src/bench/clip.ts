@@ -1,8 +1,9 @@
 import { usageError } from "../cli/errors.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
 import { buildClipGraph, type ClipVisionConfig } from "../models/clip.ts";
 import { buildRegionEncoderGraph } from "../models/region-encoder.ts";
 import { ort } from "../runtime/ort.ts";
-import { benchFloatType, temporarySession } from "./random-weights.ts";
+import { benchFloatType, benchLinearWeights, temporarySession } from "./random-weights.ts";
 import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
 import { countParam } from "./params.ts";
@@ -69,26 +70,30 @@ const pseudoRandom = (count: number) => Float32Array.from({ length: count }, (_,
 
 export const clipBenchmark: Benchmark = {
   name: "clip",
-  description: "CLIP ViT-L/14-336 (23 of 24 layers, select layer -2) + mm_projector to 4096, random weights (param dtype=float32|float16)",
+  description: "CLIP ViT-L/14-336 (23 of 24 layers, select layer -2) + mm_projector to 4096, random weights (params dtype=float32|float16, linears=float|int8)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
     const config: ClipVisionConfig = { numLayers: CLIP.layers, numHeads: CLIP.heads, layerNormEps: 1e-5, hiddenAct: "quick_gelu" };
     // The region encoder shapes are only looked at (its level count), never read.
     const weights = new RandomWeights(new Map([...clipShapes(CLIP.layers), ...regionShapes()]));
     const settings = { selectLayer: -2, selectFeature: "patch" as const, withRegion: true, regionLevels: REGION.levels };
-    const { session, dispose } = await temporarySession(buildClipGraph(weights, config, weights, settings, { floatType: benchFloatType(params) }), device);
+    const { session, dispose } = await temporarySession(buildClipGraph(weights, config, weights, settings, { floatType: benchFloatType(params), linearWeights: benchLinearWeights(params) }), device);
     const pixels = new ort.Tensor("float32", pseudoRandom(3 * CLIP.image * CLIP.image), [1, 3, CLIP.image, CLIP.image]);
     return { run: async () => void (await session.run({ pixel_values: pixels })), dispose, unit: { name: "image", perRun: 1 } };
   },
 };
 
+/** The region encoder at GLaMM's sizes with random weights. */
+export function regionEncoderGraph(floatType: "float32" | "float16" = "float32", linearWeights: "float" | "int8" = "float"): GraphBuilder {
+  return buildRegionEncoderGraph(new RandomWeights(regionShapes()), { gnGroups: REGION.gnGroups }, { grid: GRID, floatType, linearWeights });
+}
+
 export const regionEncoderBenchmark: Benchmark = {
   name: "region-encoder",
-  description: "GLaMM region encoder (4 levels up to 192², widths 1024/256, output 4096), random weights (params dtype=float32|float16, boxes=N, default 2)",
+  description: "GLaMM region encoder (4 levels up to 192², widths 1024/256, output 4096), random weights (params dtype=float32|float16, linears=float|int8, boxes=N, default 2)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
     const boxes = countParam(params, "boxes", 2);
     if (!Number.isInteger(boxes) || boxes < 1) throw usageError(`boxes must be a positive integer, not ${params.boxes}`);
-    const graph = buildRegionEncoderGraph(new RandomWeights(regionShapes()), { gnGroups: REGION.gnGroups }, { grid: GRID, floatType: benchFloatType(params) });
-    const { session, dispose } = await temporarySession(graph, device);
+    const { session, dispose } = await temporarySession(regionEncoderGraph(benchFloatType(params), benchLinearWeights(params)), device);
     const feeds: Record<string, ort.Tensor> = {
       bboxes: new ort.Tensor("float32", Float32Array.from({ length: boxes * 4 }, (_, i) => [0.1, 0.2, 0.6, 0.7][i % 4]), [boxes, 4]),
     };

@@ -11,7 +11,7 @@ import type { BenchOptions, Benchmark, PreparedBenchmark } from "./runner.ts";
 import { countParam } from "./params.ts";
 
 const SYNTHETIC = "synthetic-7b-2layer";
-const PARAMS = `model=${SYNTHETIC}|<checkpoint dir>, layers=N (synthetic model, default 2), precision=fp32|fp16|int4, accuracy=0|4 (int4 MatMulNBits accuracy_level, default 4), prompt=N (default 600)`;
+const PARAMS = `model=${SYNTHETIC}|<checkpoint dir>, layers=N (synthetic model, default 2), precision=fp32|fp16|int4, accuracy=0|4 (int4 MatMulNBits accuracy_level, default 4), block=N (int4 block size, default 32), prompt=N (default 600)`;
 
 interface Setup {
   decoder: LlamaDecoder;
@@ -28,6 +28,8 @@ async function setUp({ device, params }: BenchOptions): Promise<Setup> {
   if (!(Number.isInteger(prompt) && prompt >= 1)) throw usageError(`prompt must be a whole number >= 1 (got ${params.prompt})`);
   const accuracy = countParam(params, "accuracy", DEFAULT_INT4_ACCURACY_LEVEL, 0);
   if (accuracy !== 0 && accuracy !== 4) throw usageError(`accuracy must be 0 or 4 (got ${params.accuracy})`);
+  const blockSize = countParam(params, "block", 32);
+  if (!(blockSize >= 16 && (blockSize & (blockSize - 1)) === 0)) throw usageError(`block must be a power of two >= 16 (got ${params.block})`);
   const layers = countParam(params, "layers", 2);
   if (!(Number.isInteger(layers) && layers >= 1)) throw usageError(`layers must be a whole number >= 1 (got ${params.layers})`);
   const model = params.model ?? SYNTHETIC;
@@ -43,7 +45,7 @@ async function setUp({ device, params }: BenchOptions): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), "glamm-bench-llama-"));
   try {
     const path = join(dir, "decoder.onnx");
-    await buildLlamaGraph(weights, config, { precision, int4AccuracyLevel: accuracy as 0 | 4 }).save(path);
+    await buildLlamaGraph(weights, config, { precision, int4AccuracyLevel: accuracy as 0 | 4, int4BlockSize: blockSize }).save(path);
     Bun.gc(true); // the builder's copy of the weights, before onnxruntime loads its own (a 7B int4 graph is ~4 GB)
     const decoder = await LlamaDecoder.create(path, config, { device });
     return { decoder, config, prompt, dispose: async () => void (await decoder.release(), weights.close(), rmSync(dir, { recursive: true, force: true })) };

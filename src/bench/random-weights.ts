@@ -13,6 +13,13 @@ export function benchFloatType(params: Record<string, string>): "float32" | "flo
   return dtype;
 }
 
+/** The `linears` benchmark parameter: float (default) or int8 (DynamicQuantizeMatMul). */
+export function benchLinearWeights(params: Record<string, string>): "float" | "int8" {
+  const linears = params.linears ?? "float";
+  if (linears !== "float" && linears !== "int8") throw usageError(`linears must be float or int8, not ${linears}`);
+  return linears;
+}
+
 /** Writes the graph to a temporary folder (external data, so models over 2 GiB work) and opens a session on it. */
 export async function temporarySession(graph: GraphBuilder, device: BenchOptions["device"]): Promise<{ session: ort.InferenceSession; dispose: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "glamm-bench-"));

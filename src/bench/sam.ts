@@ -9,7 +9,7 @@ import { buildSamEncoder } from "../models/sam-encoder.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../pipeline/masks.ts";
 import { SamEmbeddingCache } from "../pipeline/sam-cache.ts";
 import { createSession, ort } from "../runtime/ort.ts";
-import { benchFloatType, temporarySession } from "./random-weights.ts";
+import { benchFloatType, benchLinearWeights, temporarySession } from "./random-weights.ts";
 import { RandomWeights } from "../weights/random.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
 import { countParam } from "./params.ts";
@@ -87,7 +87,7 @@ function decoderShapes(shapes: Map<string, number[]>): void {
 }
 
 /** Random weights in GLaMM's state-dict layout for the grounding encoder (its first `depth` blocks) and [SEG] projection. */
-function glammSamWeights(depth?: number): RandomWeights {
+export function glammSamWeights(depth?: number): RandomWeights {
   const shapes = new Map<string, number[]>();
   encoderShapes(shapes, depth);
   decoderShapes(shapes);
@@ -99,18 +99,18 @@ const EMBEDDING_DIMS = [1, VIT_H.neck, VIT_H.grid, VIT_H.grid];
 const wave = (count: number, scale = 1) => Float32Array.from({ length: count }, (_, i) => Math.sin(i * 0.618) * scale);
 
 /** The ViT-H encoder graph with its first `depth` blocks (global attention where ViT-H has it), random weights. */
-export function samEncoderGraph(depth: number, floatType: "float32" | "float16" = "float32"): GraphBuilder {
+export function samEncoderGraph(depth: number, floatType: "float32" | "float16" = "float32", linearWeights: "float" | "int8" = "float"): GraphBuilder {
   const config = { ...SAM_VIT_H_CONFIG, encoderGlobalAttnIndexes: SAM_VIT_H_CONFIG.encoderGlobalAttnIndexes.filter((i) => i < depth) };
-  return buildSamEncoder(glammSamWeights(depth), config, { floatType }).graph;
+  return buildSamEncoder(glammSamWeights(depth), config, { floatType, linearWeights }).graph;
 }
 
 export const samEncoderBenchmark: Benchmark = {
   name: "sam-encoder",
-  description: "SAM ViT-H image encoder at 1024², random weights (params dtype=float32|float16, blocks=N of 32: the first N, global attention at 7, 15, ...)",
+  description: "SAM ViT-H image encoder at 1024², random weights (params dtype=float32|float16, linears=float|int8, blocks=N of 32: the first N, global attention at 7, 15, ...)",
   async prepare({ device, params }): Promise<PreparedBenchmark> {
     const depth = countParam(params, "blocks", VIT_H.depth);
     if (depth > VIT_H.depth) throw usageError(`blocks must be at most ${VIT_H.depth} (got ${depth})`);
-    const { session, dispose } = await temporarySession(samEncoderGraph(depth, benchFloatType(params)), device);
+    const { session, dispose } = await temporarySession(samEncoderGraph(depth, benchFloatType(params), benchLinearWeights(params)), device);
     const pixels = new ort.Tensor("float32", wave(3 * IMAGE_SIDE * IMAGE_SIDE, 2), [1, 3, IMAGE_SIDE, IMAGE_SIDE]);
     return { run: async () => void (await session.run({ pixel_values: pixels })), dispose, unit: { name: "image", perRun: 1 } };
   },

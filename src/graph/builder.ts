@@ -3,6 +3,7 @@ import { onnxTypeCode, type DType } from "./dtype.ts";
 import { float32ToFloat16 } from "./float16.ts";
 import { GraphCore, type GraphOptions, type OpOptions } from "./graph.ts";
 import type { Int4Weight } from "./int4.ts";
+import type { Int8Weight } from "./int8.ts";
 import { saveModel, modelToBytes, type SaveOptions } from "./serialize.ts";
 
 /** A 1-D int64 operand given either as literal values (made a constant) or as a value name. */
@@ -37,6 +38,12 @@ export interface RoiAlignOptions {
   mode?: "avg" | "max";
   /** "half_pixel" (default, torchvision aligned=True) or "output_half_pixel" (aligned=False). */
   coordinateTransformationMode?: "half_pixel" | "output_half_pixel";
+}
+
+/** Value names of an int8 weight's initializers. */
+export interface Int8WeightValues {
+  data: string;
+  scales: string;
 }
 
 export interface MatMulNBitsOptions {
@@ -160,6 +167,32 @@ export class GraphBuilder extends GraphCore {
     while (inputs[inputs.length - 1] === "") inputs.pop();
     const attributes = { K: k, N: n, bits: 4, block_size: blockSize, accuracy_level: options.accuracyLevel };
     return this.op("MatMulNBits", inputs, attributes, { domain: "com.microsoft", name: hint });
+  }
+
+  /**
+   * An int8 weight [K, N] and its per-column scales [N] (see quantizeInt8) as initializers; `quantize` runs when the
+   * model is written, once for both.
+   */
+  int8Weight(hint: string, k: number, n: number, quantize: () => Int8Weight): Int8WeightValues {
+    let quantized: Int8Weight | undefined;
+    const weight = () => (quantized ??= quantize());
+    const data = this.initializer(`${hint}.weight_int8`, "int8", [k, n], () => weight().data);
+    // Written after the data: the quantized copy is dropped once both are out.
+    const scales = this.initializer(`${hint}.weight_scale`, "float32", [n], () => {
+      const { scales } = weight();
+      quantized = undefined;
+      return scales;
+    });
+    return { data, scales };
+  }
+
+  /**
+   * com.microsoft DynamicQuantizeMatMul: A [.., K], quantized to uint8 per tensor at run time, times an int8 weight
+   * (int8Weight) with per-column scales, plus an optional bias [N].
+   */
+  dynamicQuantizeMatMul(a: string, weight: Int8WeightValues, options: { bias?: string; name?: string } = {}): string {
+    const inputs = options.bias ? [a, weight.data, weight.scales, "", options.bias] : [a, weight.data, weight.scales];
+    return this.op("DynamicQuantizeMatMul", inputs, {}, { domain: "com.microsoft", name: options.name });
   }
 
   // ---- normalization --------------------------------------------------------------------------

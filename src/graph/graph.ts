@@ -29,6 +29,11 @@ export interface GraphOptions {
    * cast up in-graph (onnxruntime constant-folds those casts at load), so the computation stays float32: the CPU-safe choice.
    */
   weightType?: "float32" | "float16";
+  /**
+   * How torch Linear layers (torchLinear) multiply (default "float"): "int8" stores each weight as per-column int8 and
+   * quantizes the activations to uint8 at run time (com.microsoft DynamicQuantizeMatMul); float32 graphs only.
+   */
+  linearWeights?: "float" | "int8";
 }
 
 /** An initializer as recorded: its data is produced (and converted) only when the model is serialized. */
@@ -53,6 +58,7 @@ export class GraphCore {
   readonly opset: number;
   readonly floatType: "float32" | "float16";
   readonly weightType: "float32" | "float16";
+  readonly linearWeights: "float" | "int8";
   private readonly graphName: string;
   private readonly nodes: NodeMessage[] = [];
   private readonly inputs: ValueInfoMessage[] = [];
@@ -69,6 +75,8 @@ export class GraphCore {
     this.opset = options.opset ?? 17;
     this.floatType = options.floatType ?? "float32";
     this.weightType = options.weightType ?? this.floatType;
+    this.linearWeights = options.linearWeights ?? "float";
+    if (this.linearWeights === "int8" && this.floatType !== "float32") throw new RangeError("int8 linear weights need a float32 graph");
   }
 
   /** Runs `build` with `prefix/` prepended to every node, value and initializer name it creates. */

@@ -147,6 +147,8 @@ export function clipHiddenStates(g: GraphBuilder, weights: WeightSource, config:
 export interface ClipGraphOptions {
   floatType?: "float32" | "float16";
   weightType?: "float32" | "float16";
+  /** "int8": Linear layers (encoder and projector) as int8 weights × dynamically quantized activations. */
+  linearWeights?: "float" | "int8";
   /** Also output these hidden states in full (CLS included) as `hidden_state_<i>`, and the projector input as `select_feature`. */
   traceHiddenStates?: readonly number[];
 }
@@ -166,7 +168,7 @@ export function buildClipGraph(clip: WeightSource, config: ClipVisionConfig, gla
     throw modelError(`the region encoder has ${regionEncoderShape(glamm).levels} levels but the config selects ${levels.length} CLIP hidden states (${levels.join(", ")})`);
   }
 
-  const g = new GraphBuilder({ name: "clip_vision", floatType: options.floatType, weightType: options.weightType });
+  const g = new GraphBuilder({ name: "clip_vision", floatType: options.floatType, weightType: options.weightType, linearWeights: options.linearWeights });
   const pixels = g.input("pixel_values", "float32", [1, shape.channels, shape.imageSize, shape.imageSize]);
   const states = clipHiddenStates(g, clip, config, pixels, [select, ...levels, ...traced]);
   const tokens = shape.grid * shape.grid;

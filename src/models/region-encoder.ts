@@ -1,5 +1,6 @@
 import { inputError, modelError } from "../cli/errors.ts";
 import { GraphBuilder } from "../graph/builder.ts";
+import { quantizeInt8 } from "../graph/int8.ts";
 import type { WeightSource } from "../weights/index.ts";
 import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
@@ -99,6 +100,39 @@ function groupNorm(g: GraphBuilder, x: string, channels: number, size: number, g
   return g.add(g.mul(back, g.reshape(scale, [channels, 1, 1])), g.reshape(bias, [channels, 1, 1]));
 }
 
+/** A padded 3×3 convolution (checkpoint `${prefix}.weight` [out, in, 3, 3], `.bias` if stored) for inputs of side `size`. */
+type Conv3x3 = (x: string, size: number) => string;
+
+function conv3x3(g: GraphBuilder, weights: WeightSource, prefix: string): Conv3x3 {
+  const name = `${prefix}.weight`;
+  const [out, inp] = tensorShape(weights, name, 4);
+  if (g.linearWeights !== "int8") {
+    const weight = checkpointWeight(g, weights, name, 4);
+    const bias = weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined;
+    return (x) => g.conv(x, weight, bias, { pads: [1, 1, 1, 1] });
+  }
+  // int8 (onnxruntime's ConvInteger has no VNNI kernel and runs no faster than the float32 Conv): the input is
+  // quantized to uint8 once (zero padding maps exactly to its zero point), its nine shifted NHWC views are laid side by
+  // side (im2col in uint8) and multiplied by the weight as int8 [(dy, dx, in), out] with per-output-channel scales.
+  const weight = g.int8Weight(name, 9 * inp, out, () => {
+    const full = weights.read(name);
+    const columns = new Float32Array(9 * inp * out);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) for (let t = 0; t < 9; t++) columns[(t * inp + i) * out + o] = full[(o * inp + i) * 9 + t];
+    return quantizeInt8(columns, 9 * inp, out);
+  });
+  const bias = weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined;
+  return (x, size) => {
+    const padded = g.op("Pad", [g.transpose(x, [0, 2, 3, 1]), g.ints([0, 1, 1, 0, 0, 1, 1, 0])]);
+    const [quantized, scale, zeroPoint] = g.multiOp("DynamicQuantizeLinear", [padded], 3);
+    const views = Array.from({ length: 9 }, (_, t) => g.slice(quantized, [Math.floor(t / 3), t % 3], [Math.floor(t / 3) + size, (t % 3) + size], [1, 2]));
+    const columns = g.reshape(g.concat(views, 3), [-1, 9 * inp]);
+    const product = g.cast(g.op("MatMulInteger", [columns, weight.data, zeroPoint]), "float32");
+    const scaled = g.mul(g.mul(product, scale), weight.scales);
+    const nchw = g.transpose(g.reshape(scaled, [-1, size, size, out]), [0, 3, 1, 2]);
+    return bias ? g.add(nchw, g.reshape(bias, [out, 1, 1])) : nchw;
+  };
+}
+
 const resizeAligned = (g: GraphBuilder, x: string, channels: number, size: number) =>
   g.resize(x, { sizes: [1, channels, size, size], mode: "linear", coordinateTransformationMode: "align_corners" });
 
@@ -120,15 +154,14 @@ function fuseLevels(g: GraphBuilder, weights: WeightSource, settings: RegionEnco
   const remain = width - 2 * shuffle;
   for (let round = 0; round < FUSE_ROUNDS; round++) {
     const conv = `${p}.fuse_convs.${round}`;
-    const weight = checkpointWeight(g, weights, `${conv}.conv.weight`, 4);
+    const convolve = conv3x3(g, weights, `${conv}.conv`);
     const [gnScale, gnBias] = ["weight", "bias"].map((k) => checkpointWeight(g, weights, `${conv}.gn.${k}`, 1));
     feats = feats.map((target, l) => {
       const [top, down] = [Math.min(l + 1, levels - 1), Math.max(l - 1, 0)];
       const fromTop = g.slice(feats[top], [remain + shuffle], [width], [1]);
       const fromDown = g.slice(feats[down], [remain], [remain + shuffle], [1]);
       const mixed = g.concat([g.slice(target, [0], [remain], [1]), resizeAligned(g, fromTop, width - remain - shuffle, sizes[l]), resizeAligned(g, fromDown, shuffle, sizes[l])], 1);
-      const convolved = g.conv(mixed, weight, undefined, { pads: [1, 1, 1, 1] });
-      return g.relu(groupNorm(g, convolved, width, sizes[l], settings.gnGroups, gnScale, gnBias));
+      return g.relu(groupNorm(g, convolve(mixed, sizes[l]), width, sizes[l], settings.gnGroups, gnScale, gnBias));
     });
   }
   return feats;
@@ -137,6 +170,8 @@ function fuseLevels(g: GraphBuilder, weights: WeightSource, settings: RegionEnco
 export interface RegionEncoderGraphOptions {
   floatType?: "float32" | "float16";
   weightType?: "float32" | "float16";
+  /** "int8": Linear layers as int8 weights × dynamically quantized activations. */
+  linearWeights?: "float" | "int8";
   /** Patches per side of the CLIP grid (24 for ViT-L/14 at 336). */
   grid: number;
   /** Also output `roi_align_level<l>` [N, width, 14, 14] and `region_fuse_level<l>` [1, width, s, s]. */
@@ -151,7 +186,7 @@ export interface RegionEncoderGraphOptions {
 export function buildRegionEncoderGraph(weights: WeightSource, settings: RegionEncoderSettings, options: RegionEncoderGraphOptions): GraphBuilder {
   const shape = regionEncoderShape(weights);
   const { levels, width } = shape;
-  const g = new GraphBuilder({ name: "region_encoder", floatType: options.floatType, weightType: options.weightType });
+  const g = new GraphBuilder({ name: "region_encoder", floatType: options.floatType, weightType: options.weightType, linearWeights: options.linearWeights });
   const sizes = Array.from({ length: levels }, (_, l) => options.grid * 2 ** (levels - 1 - l));
   const pyramid = sizes.map((size, l) => {
     const tokens = g.input(`region_level_${l}`, "float32", [1, options.grid * options.grid, shape.inputWidth]);
@@ -172,7 +207,7 @@ export function buildRegionEncoderGraph(weights: WeightSource, settings: RegionE
     return half ? g.cast(aligned, "float16") : aligned;
   });
   const summed = roiFeatures
-    .map((feat, l) => g.conv(feat, checkpointWeight(g, weights, `${r}.pconvs.${l}.weight`, 4), checkpointWeight(g, weights, `${r}.pconvs.${l}.bias`, 1), { pads: [1, 1, 1, 1] }))
+    .map((feat, l) => conv3x3(g, weights, `${r}.pconvs.${l}`)(feat, ROI_SIZE))
     .reduce((a, b) => g.add(a, b));
   const flattened = torchLinear(g, weights, `${r}.flatten_linear`, g.reshape(g.relu(summed), [0, -1]));
 

@@ -23,6 +23,8 @@ export interface SamEncoderSpec {
 export interface SamGraphOptions {
   floatType?: "float32" | "float16";
   weightType?: "float32" | "float16";
+  /** "int8": the blocks' Linear layers as int8 weights × dynamically quantized activations (see GraphOptions). */
+  linearWeights?: "float" | "int8";
 }
 
 /** The grounding encoder (SAM) tensors of a GLaMM or plain SAM checkpoint. */

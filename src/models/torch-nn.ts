@@ -1,5 +1,6 @@
 import { modelError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
+import { quantizeInt8 } from "../graph/int8.ts";
 import type { WeightSource } from "../weights/index.ts";
 
 /** Shape of a checkpoint tensor, with a model error naming it when it is missing or of another rank. */
@@ -30,7 +31,11 @@ export function torchLayerNorm(g: GraphBuilder, weights: WeightSource, prefix: s
 /** PyTorch nn.Linear `prefix` (weight [out, in], optional bias) applied to x [.., in]; returns [.., out]. */
 export function torchLinear(g: GraphBuilder, weights: WeightSource, prefix: string, x: string): string {
   const [out, inp] = tensorShape(weights, `${prefix}.weight`, 2);
+  const bias = () => (weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined);
+  if (g.linearWeights === "int8") {
+    const weight = g.int8Weight(prefix, inp, out, () => quantizeInt8(weights.read(`${prefix}.weight`), inp, out, "NK"));
+    return g.dynamicQuantizeMatMul(x, weight, { bias: bias(), name: prefix });
+  }
   const weight = g.weight(`${prefix}.weight`, [inp, out], () => transposed(weights.read(`${prefix}.weight`), out, inp));
-  const hasBias = weights.has(`${prefix}.bias`);
-  return g.linear(x, weight, hasBias ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined, prefix);
+  return g.linear(x, weight, bias(), prefix);
 }
