@@ -69,8 +69,9 @@ def rotate_half(x):
     return torch.cat([-b, a], -1)
 
 
-def llama_hidden(p, cfg, embeds, attention_mask):
-    """embeds [B, L, H]; attention_mask [B, L] (1 = real). Returns the final-norm hidden states."""
+def llama_hidden(p, cfg, embeds, attention_mask, attentions=None):
+    """embeds [B, L, H]; attention_mask [B, L] (1 = real). Returns the final-norm hidden states; each layer's attention
+    probabilities [B, heads, L, L] are appended to `attentions` when a list is given (the trainers guide some heads)."""
     b, n, hidden = embeds.shape
     heads = cfg["num_attention_heads"]
     hd = hidden // heads
@@ -92,7 +93,10 @@ def llama_hidden(p, cfg, embeds, attention_mask):
         k = k * cos + rotate_half(k) * sin
         s = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         s = s.masked_fill(~allowed, torch.finfo(s.dtype).min)
-        a = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(b, n, hidden)
+        probs = torch.softmax(s, -1)
+        if attentions is not None:
+            attentions.append(probs)
+        a = (probs @ v).transpose(1, 2).reshape(b, n, hidden)
         x = x + F.linear(a, p[f"{l}.self_attn.o_proj.weight"])
         h = rms_norm(p[f"{l}.post_attention_layernorm.weight"], x, eps)
         g = F.linear(h, p[f"{l}.mlp.gate_proj.weight"])

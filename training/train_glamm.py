@@ -14,7 +14,7 @@ from PIL import Image
 
 import trainer
 from checkpoint import read_json, read_safetensors, write_safetensors
-from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, sam_image_embeddings, seg_prompts
+from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, rms_norm, sam_image_embeddings, seg_prompts
 
 IMAGE_TOKEN = -200
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
@@ -78,7 +78,80 @@ def mask_loss(logits, target):
     return bce + dice.mean()
 
 
-def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
+def patch_coverage(labels, count, grid):
+    """[count, grid*grid]: the share of each CLIP patch covered by each object (the demo CLIP sees the whole image)."""
+    lab = np.asarray(labels)
+    cover = [np.asarray(Image.fromarray(((lab == k + 1) * 255).astype(np.uint8)).resize((grid, grid), Image.BOX), dtype=np.float32) / 255 for k in range(count)]
+    return torch.from_numpy(np.stack(cover)).reshape(count, grid * grid)
+
+
+def attention_guides(samples, coverage, image_at, length, p_id, bbox_id):
+    """Where two heads should look, as (row, query position, target distribution over keys) for each guided query.
+
+    A two-layer LM trained from scratch sees ~90 text tokens and 256 image tokens; attention that starts nearly uniform
+    over them finds the few object patches (or the one <bbox> row) only after thousands of steps. These targets, a
+    training-only loss, teach layer 0 head 0 to look at the objects from every answer position and layer 1 head 0 at
+    the object being named (the <p> and colour positions, which predict its colour and shape) or at the <bbox> row."""
+    n = coverage.shape[1]
+    foreground, named = [], []
+    everything = coverage.sum(0)
+    for row, s in enumerate(samples):
+        ids = s["ids"]
+        at = image_at[row]
+        seq = lambda i: i + n - 1 if i > at else i  # ids index -> sequence position (the image token became n rows)
+        answer = range(seq(s["answerStart"]) - 1, seq(len(ids) - 1))
+        if s["task"] in ("gcg", "caption", "segment") and everything.sum() > 0:
+            target = torch.zeros(length)
+            target[at : at + n] = everything / everything.sum()
+            foreground += [(row, q, target) for q in answer]
+        if "box" in s:
+            target = torch.zeros(length)
+            target[seq(ids.index(bbox_id))] = 1.0
+            named += [(row, q, target) for q in answer]
+        opens = [i for i in range(s["answerStart"], len(ids)) if ids[i] == p_id]
+        if opens and len(opens) == len(s["seg"]):
+            for i, obj in zip(opens, s["seg"]):
+                if coverage[obj].sum() > 0:
+                    target = torch.zeros(length)
+                    target[at : at + n] = coverage[obj] / coverage[obj].sum()
+                    named += [(row, seq(i), target), (row, seq(i) + 1, target)]
+    return foreground, named
+
+
+def guide_loss(probs, guides):
+    """Cross-entropy of head 0's attention against the targets, averaged over the guided queries."""
+    if not guides:
+        return torch.zeros(())
+    rows = torch.tensor([g[0] for g in guides])
+    queries = torch.tensor([g[1] for g in guides])
+    targets = torch.stack([g[2] for g in guides])
+    return -(targets * torch.log(probs[rows, 0, queries] + 1e-8)).sum(-1).mean()
+
+
+def word_alignment(p, cfg, rows, words):
+    """Training-only loss: each object's image rows, read through the LM's final norm and lm_head, should already
+    name its colour and shape. A two-layer LM trained from scratch learns to copy a word embedding it attends to in
+    a few hundred steps, but to decode colour from raw vision features only far more slowly; this puts the features
+    where copying suffices. rows [k, hidden], words [k, 2] (colour id, shape id)."""
+    if rows.shape[0] == 0:
+        return torch.zeros(())
+    logits = F.linear(rms_norm(p["model.norm.weight"], rows, cfg["rms_norm_eps"]), p["lm_head.weight"])
+    return (F.cross_entropy(logits, words[:, 0]) + F.cross_entropy(logits, words[:, 1])) / 2
+
+
+def phrase_words(samples, p_id):
+    """Object index -> its phrase's (colour, shape) token ids, read from the grounded caption's <p> spans."""
+    words = {}
+    for s in samples:
+        ids = s["ids"]
+        opens = [i for i in range(s["answerStart"], len(ids)) if ids[i] == p_id]
+        if opens and len(opens) == len(s["seg"]):
+            for i, obj in zip(opens, s["seg"]):
+                words[obj] = (ids[i + 1], ids[i + 2])
+    return words
+
+
+def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id):
     image = Image.open(os.path.join(data_dir, scene["image"])).convert("RGB")
     labels = Image.open(os.path.join(data_dir, scene["labels"])).convert("L")
     tokens, states = image_tokens(p, pc, cfg, clip_cfg, clip_pixels(image, pre))
@@ -118,7 +191,20 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
     label = torch.full((len(rows), length), -100)
     for i, r in enumerate(rows):
         batch[i, : r.shape[0]], mask[i, : r.shape[0]], label[i, : r.shape[0]] = r, 1, targets[i]
-    hidden = llama_hidden(p, cfg, batch, mask)
+    attentions = []
+    hidden = llama_hidden(p, cfg, batch, mask, attentions)
+    grid = int(round(tokens.shape[0] ** 0.5))
+    image_at = [s["ids"].index(IMAGE_TOKEN) for s in samples]
+    coverage = patch_coverage(labels, len(scene["objects"]), grid)
+    foreground, named = attention_guides(samples, coverage, image_at, length, p_id, bbox_id)
+    guide = guide_loss(attentions[0], foreground) + guide_loss(attentions[min(1, len(attentions) - 1)], named)
+    words = phrase_words(samples, p_id)
+    objects_named = [k for k in words if coverage[k].sum() > 0]
+    pooled = [(coverage[k] / coverage[k].sum()) @ tokens for k in objects_named]
+    region_named = [s for s in boxed if s["answerStart"] + 3 < len(s["ids"])]
+    align_rows = pooled + [region_rows[id(s)] for s in region_named]
+    align_words = [words[k] for k in objects_named] + [(s["ids"][s["answerStart"] + 2], s["ids"][s["answerStart"] + 3]) for s in region_named]
+    align = word_alignment(p, cfg, torch.stack(align_rows) if align_rows else torch.zeros(0, embed.shape[1]), torch.tensor(align_words, dtype=torch.long).reshape(-1, 2))
     supervised = label[:, 1:] != -100
     logits = F.linear(hidden[:, :-1][supervised], p["lm_head.weight"])
     lm = F.cross_entropy(logits, label[:, 1:][supervised])
@@ -130,11 +216,15 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id):
     emb = sam_image_embeddings(p, sam_cfg, sam_pixels(image, side))
     low, _ = mask_decoder(p, sam_cfg, emb, dense_pe(p, emb.shape[-1]), seg_prompts(p, seg_hidden))
     target = low_res_targets(labels, len(scene["objects"]), low.shape[-1], side)[objects]
-    return lm, mask_loss(low[:, 0], target), accuracy
+    return lm, mask_loss(low[:, 0], target), guide, align, accuracy
 
 
 def main():
-    args = trainer.parse_args(4000, lambda ap: ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)"))
+    def extra(ap):
+        ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)")
+        ap.add_argument("--guide-weight", type=float, default=0.5, help="weight of the attention-guide loss (0: off)")
+
+    args = trainer.parse_args(4000, extra)
     cfg = read_json(os.path.join(args.init, "glamm", "config.json"))
     clip_cfg = read_json(os.path.join(args.init, "clip", "config.json"))["vision_config"]
     pre = read_json(os.path.join(args.init, "clip", "preprocessor_config.json"))
@@ -144,8 +234,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
 
     def step_figures(scene):
-        lm, mk, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scene, added["[SEG]"], added["<bbox>"])
-        return {"lm": lm, "mask": mk, "token_acc": accuracy}
+        lm, mk, guide, align, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scene, added["[SEG]"], added["<bbox>"], added["<p>"])
+        return {"lm": lm, "mask": mk, "guide": args.guide_weight * guide, "align": args.guide_weight * align, "token_acc": accuracy}
 
     params = list(p.values()) + list(pc.values())
     trainer.train(args, params, trainer.read_scenes(args.data), step_figures, lambda: save(args.init, args.out, p, pc), args.log or os.path.join(args.out, "log.jsonl"))

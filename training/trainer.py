@@ -3,6 +3,7 @@ scene a step in a shuffled order, each step's figures as a JSON line, checkpoint
 import argparse
 import json
 import math
+import os
 import random
 import time
 
@@ -33,14 +34,21 @@ def read_scenes(data):
 
 
 def train(args, params, scenes, step_figures, save, log_path):
-    """`step_figures(scene)` gives the step's named figures: tensors are losses (summed and minimised), floats are logged."""
+    """`step_figures(scene)` gives the step's named figures: tensors are losses (summed and minimised), floats are logged.
+    Every save also writes OUT/resume.pt (parameters, optimiser, schedule, order, random states), and a run started
+    again with the same arguments continues from it, so a long training can span several sittings."""
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     warmup = max(1, min(100, args.steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
     log = open(log_path, "a")
     order = list(range(len(scenes)))
+    resume_path = os.path.join(args.out, "resume.pt")
+    first = 0
+    if os.path.exists(resume_path):
+        first, order = resume(resume_path, params, opt, sched)
+        print(f"resuming at step {first} from {resume_path}", flush=True)
     start, cpu_start = time.time(), time.process_time()
-    for step in range(args.steps):
+    for step in range(first, args.steps):
         if step % len(order) == 0:
             random.shuffle(order)
         figures = step_figures(scenes[order[step % len(order)]])
@@ -56,3 +64,22 @@ def train(args, params, scenes, step_figures, save, log_path):
             print(entry, flush=True)
         if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
             save()
+            checkpoint_state(resume_path, step + 1, order, params, opt, sched)
+
+
+def checkpoint_state(path, step, order, params, opt, sched):
+    state = {"step": step, "order": order, "params": [p.detach() for p in params], "opt": opt.state_dict(), "sched": sched.state_dict(), "torch_rng": torch.get_rng_state(), "py_rng": random.getstate()}
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def resume(path, params, opt, sched):
+    state = torch.load(path)
+    with torch.no_grad():
+        for p, saved in zip(params, state["params"], strict=True):
+            p.copy_(saved)
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    torch.set_rng_state(state["torch_rng"])
+    random.setstate(state["py_rng"])
+    return state["step"], state["order"]
