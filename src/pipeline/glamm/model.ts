@@ -53,10 +53,10 @@ export class GlammModel {
     readonly clipPreprocess: ClipPreprocessConfig,
     readonly table: EmbeddingTable,
     readonly decoder: LlamaDecoder,
-    private readonly sessions: Record<"clip" | "samEncoder" | "maskDecoder" | "postprocess", ort.InferenceSession> & {
-      region?: ort.InferenceSession;
-    },
+    private readonly sessions: Record<"clip" | "maskDecoder" | "postprocess", ort.InferenceSession>,
     private readonly cache: SamEmbeddingCache,
+    /** Opens one of the big vision graphs that are loaded only while they run (see load). */
+    private readonly open: (name: "sam-encoder" | "region") => Promise<ort.InferenceSession>,
   ) {}
 
   static async load(sources: GlammSources, options: LoadOptions): Promise<GlammModel> {
@@ -68,13 +68,24 @@ export class GlammModel {
     const decoder = await LlamaDecoder.create(join(dir, "llama.onnx"), manifest.llama, { device: options.device });
     const sessions = {
       clip: await session("clip"),
-      samEncoder: await session("sam-encoder"),
       maskDecoder: await session("mask-decoder"),
       postprocess: await session("postprocess"),
-      ...(manifest.withRegion ? { region: await session("region") } : {}),
     };
     const cache = new SamEmbeddingCache({ enabled: options.cache !== false });
-    return new GlammModel(sources, manifest, LlamaTokenizer.fromDirectory(sources.glamm), loadClipPreprocessConfig(sources.clip), table, decoder, sessions, cache);
+    // The SAM ViT-H encoder (2.5 GB of fp32 weights, ~1 GB attention maps) and the region encoder (1.2 GB) are opened
+    // only while they run: at 7B int4 on CPU, keeping them beside the decoder would take a task past 10 GB, and a
+    // cached SAM embedding (a second prompt on an image) then needs no encoder at all.
+    return new GlammModel(sources, manifest, LlamaTokenizer.fromDirectory(sources.glamm), loadClipPreprocessConfig(sources.clip), table, decoder, sessions, cache, session);
+  }
+
+  /** Runs a graph opened for this one run. */
+  private async runOnce(name: "sam-encoder" | "region", feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const session = await this.open(name);
+    try {
+      return await session.run(feeds);
+    } finally {
+      await session.release();
+    }
   }
 
   /** Runs CLIP (+ projector) and the SAM encoder, the latter through the embedding cache. */
@@ -85,7 +96,7 @@ export class GlammModel {
     const samInput = preprocessSam(image, this.manifest.sam.imageSize);
     const key = { imageSha256, modelId: this.manifest.fingerprint, precision: this.manifest.precision };
     const { embedding: samEmbeddings, hit: samCacheHit } = await this.cache.getOrCompute(key, async () => {
-      const out = await this.sessions.samEncoder.run({ pixel_values: new ort.Tensor("float32", samInput.pixelValues.data, samInput.pixelValues.dims) });
+      const out = await this.runOnce("sam-encoder", { pixel_values: new ort.Tensor("float32", samInput.pixelValues.data, samInput.pixelValues.dims) });
       return { dims: [...out.image_embeddings.dims], data: tensorData(out.image_embeddings) };
     });
     return {
@@ -101,12 +112,12 @@ export class GlammModel {
 
   /** Region features for pixel boxes (x1, y1, x2, y2 in the original image), in order. */
   async regionFeatures(encoded: EncodedImage, boxes: readonly PixelBox[]): Promise<{ bboxesNorm: Float32Array; outputs: Record<string, ort.Tensor> }> {
-    if (!this.sessions.region) throw inputError("this model has no region encoder; boxes cannot be used");
+    if (!this.manifest.withRegion) throw inputError("this model has no region encoder; boxes cannot be used");
     const { width, height } = encoded.image;
     const bboxesNorm = normalizeBoxes(boxes, width, height, encoded.clipInput.pixelValues.dims.slice(1));
     const feeds: Record<string, ort.Tensor> = { bboxes: new ort.Tensor("float32", bboxesNorm, [boxes.length, 4]) };
     for (const [name, tensor] of Object.entries(encoded.clipOutputs)) if (name.startsWith("region_level_")) feeds[name] = tensor;
-    return { bboxesNorm, outputs: await this.sessions.region.run(feeds) };
+    return { bboxesNorm, outputs: await this.runOnce("region", feeds) };
   }
 
   /**
