@@ -4,7 +4,7 @@
  * served by the loopback Hub (test/helpers/http-server.ts), `glamm pull` (download + conversion), then every task of
  * both backends on one image. One child process per phase, each under /usr/bin/time: wall time and peak RSS, plus the
  * disk the pulled checkpoints and the converted graphs take. A served checkpoint is deleted once pulled, so the run
- * needs about 60 GB of free disk rather than 100.
+ * needs about 60 GB of free disk rather than 90.
  *
  *   nice -n 10 bun bench/real-size-full.ts --dir /tmp/real-full [--precision auto] [--max-tokens 16] [--backends glamm,attend]
  *
@@ -122,10 +122,10 @@ try {
   if (backends.includes("attend")) {
     if (!existsSync(join(served, "clip"))) await generateAndServe("clip");
     await generateAndServe("llava");
-    await generateAndServe("sam");
     await pull("attend: pull llava-v1.5-7b (+clip)", "llava-v1.5-7b");
-    await pull("attend: pull sam-vit-h", "sam-vit-h");
     rmSync(join(served, "llava"), { recursive: true, force: true });
+    await generateAndServe("sam");
+    await pull("attend: pull sam-vit-h", "sam-vit-h");
     rmSync(join(served, "sam"), { recursive: true, force: true });
     const attend = (task: string, ...args: string[]) => [...glamm(task, ...args), "--backend", "attend"];
     await run("attend: gcg (first: converts)", attend("gcg", IMAGE, "--out", join(out, "attend-gcg-1")));
