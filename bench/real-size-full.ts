@@ -13,7 +13,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { servedCommit, startHubServer } from "../test/helpers/http-server.ts";
+import { blobSha256, servedCommit, startHubServer } from "../test/helpers/http-server.ts";
 import type { GeneratedRepo } from "./full-size-checkpoints.ts";
 
 const IMAGE = resolve(import.meta.dir, "../examples/images/kite.png");
@@ -82,14 +82,30 @@ async function measure(phase: string, command: string[], stdin?: string): Promis
   return result;
 }
 
-/** Writes one repository in a child process (measured), then serves it. */
+/**
+ * Writes one repository in a child process (measured; kept from an earlier run when complete), then serves it, its
+ * large files hashed up front so the server answers at once.
+ */
 async function generateAndServe(which: string): Promise<GeneratedRepo> {
   const target = join(served, which);
-  const phase = await measure(`write ${which} checkpoint`, [process.execPath, GENERATOR, which, target, values.layers!]);
-  if (phase.status !== 0) throw new Error(`writing ${which} failed`);
-  const repo = JSON.parse(readFileSync(join(out, `write-${which}-checkpoint.log`), "utf8").split("\n")[1]) as GeneratedRepo;
-  server.addRepo({ id: repo.id, commit: servedCommit(repo.id, "f".repeat(40)), files: Object.fromEntries(Object.entries(repo.files).map(([name, path]) => [name, Bun.file(path)])) });
+  const listing = `${target}.json`;
+  if (!existsSync(listing)) {
+    const phase = await measure(`write ${which} checkpoint`, [process.execPath, GENERATOR, which, target, values.layers!]);
+    if (phase.status !== 0) throw new Error(`writing ${which} failed`);
+    writeFileSync(listing, readFileSync(join(out, `write-${which}-checkpoint.log`), "utf8").split("\n")[1]);
+  }
+  const repo = JSON.parse(readFileSync(listing, "utf8")) as GeneratedRepo;
+  const files = Object.fromEntries(Object.entries(repo.files).map(([name, path]) => [name, Bun.file(path)]));
+  const started = performance.now();
+  await Promise.all(Object.values(files).map(blobSha256));
+  console.log(`(serving ${repo.id}: hashed in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  server.addRepo({ id: repo.id, commit: servedCommit(repo.id, "f".repeat(40)), files });
   return repo;
+}
+
+function unserve(which: string): void {
+  rmSync(join(served, which), { recursive: true, force: true });
+  rmSync(join(served, `${which}.json`), { force: true });
 }
 
 const glamm = (task: string, ...args: string[]) => [process.execPath, MAIN, task, ...args, "--precision", values.precision!, "--max-tokens", values["max-tokens"]!, "--device", "cpu"];
@@ -110,7 +126,7 @@ try {
     await generateAndServe("clip");
     await generateAndServe("glamm");
     await pull("glamm: pull glamm-fullscope (+clip, convert)", "glamm-fullscope");
-    rmSync(join(served, "glamm"), { recursive: true, force: true });
+    unserve("glamm");
     await run("glamm: gcg (first)", glamm("gcg", IMAGE, "--out", join(out, "gcg-1")));
     await run("glamm: gcg (same image again)", glamm("gcg", IMAGE, "--out", join(out, "gcg-2")));
     await run("glamm: segment", glamm("segment", "the kite", IMAGE, "--out", join(out, "segment")));
@@ -123,10 +139,10 @@ try {
     if (!existsSync(join(served, "clip"))) await generateAndServe("clip");
     await generateAndServe("llava");
     await pull("attend: pull llava-v1.5-7b (+clip)", "llava-v1.5-7b");
-    rmSync(join(served, "llava"), { recursive: true, force: true });
+    unserve("llava");
     await generateAndServe("sam");
     await pull("attend: pull sam-vit-h", "sam-vit-h");
-    rmSync(join(served, "sam"), { recursive: true, force: true });
+    unserve("sam");
     const attend = (task: string, ...args: string[]) => [...glamm(task, ...args), "--backend", "attend"];
     await run("attend: gcg (first: converts)", attend("gcg", IMAGE, "--out", join(out, "attend-gcg-1")));
     await run("attend: gcg (same image again)", attend("gcg", IMAGE, "--out", join(out, "attend-gcg-2")));

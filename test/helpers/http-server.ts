@@ -279,7 +279,8 @@ async function resolveResponse(
 
 const blobHashes = new WeakMap<Blob, Promise<string>>();
 
-function blobSha256(blob: Blob): Promise<string> {
+/** The sha256 of a Blob body, computed once per Blob (call it before serving a large file to have it ready). */
+export function blobSha256(blob: Blob): Promise<string> {
   let known = blobHashes.get(blob);
   if (!known) {
     known = (async () => {
