@@ -82,6 +82,8 @@ async function measure(phase: string, command: string[], stdin?: string): Promis
   return result;
 }
 
+const servedNow = new Set<string>();
+
 /**
  * Writes one repository in a child process (measured; kept from an earlier run when complete), then serves it, its
  * large files hashed up front so the server answers at once.
@@ -95,6 +97,7 @@ async function generateAndServe(which: string): Promise<GeneratedRepo> {
     writeFileSync(listing, readFileSync(join(out, `write-${which}-checkpoint.log`), "utf8").split("\n")[1]);
   }
   const repo = JSON.parse(readFileSync(listing, "utf8")) as GeneratedRepo;
+  servedNow.add(which);
   const files = Object.fromEntries(Object.entries(repo.files).map(([name, path]) => [name, Bun.file(path)]));
   const started = performance.now();
   await Promise.all(Object.values(files).map(blobSha256));
@@ -118,15 +121,19 @@ const run = async (phase: string, command: string[], stdin?: string) => {
 const pull = async (phase: string, name: string) => {
   if ((await measure(phase, [process.execPath, MAIN, "pull", name])).status !== 0) throw new Error(`${phase} failed; see ${out}`);
 };
+/** Installed by an earlier run into the same --dir: its tasks are measured again without writing and pulling it anew. */
+const installed = (name: string) => existsSync(join(home, "models", name, "install.json"));
 
 console.log(`full-size run: LLM layers ${values.layers}, precision ${values.precision}, max tokens ${values["max-tokens"]}, scratch ${dir}`);
 try {
   const backends = values.backends!.split(",");
   if (backends.includes("glamm")) {
-    await generateAndServe("clip");
-    await generateAndServe("glamm");
-    await pull("glamm: pull glamm-fullscope (+clip, convert)", "glamm-fullscope");
-    unserve("glamm");
+    if (!installed("glamm-fullscope")) {
+      await generateAndServe("clip");
+      await generateAndServe("glamm");
+      await pull("glamm: pull glamm-fullscope (+clip, convert)", "glamm-fullscope");
+      unserve("glamm");
+    }
     await run("glamm: gcg (first)", glamm("gcg", IMAGE, "--out", join(out, "gcg-1")));
     await run("glamm: gcg (same image again)", glamm("gcg", IMAGE, "--out", join(out, "gcg-2")));
     await run("glamm: segment", glamm("segment", "the kite", IMAGE, "--out", join(out, "segment")));
@@ -136,13 +143,17 @@ try {
     await run("glamm: chat (2 turns)", glamm("chat", IMAGE, "--json", "--out", join(out, "chat")), chatTurns);
   }
   if (backends.includes("attend")) {
-    if (!existsSync(join(served, "clip"))) await generateAndServe("clip");
-    await generateAndServe("llava");
-    await pull("attend: pull llava-v1.5-7b (+clip)", "llava-v1.5-7b");
-    unserve("llava");
-    await generateAndServe("sam");
-    await pull("attend: pull sam-vit-h", "sam-vit-h");
-    unserve("sam");
+    if (!installed("llava-v1.5-7b")) {
+      if (!servedNow.has("clip")) await generateAndServe("clip");
+      await generateAndServe("llava");
+      await pull("attend: pull llava-v1.5-7b (+clip)", "llava-v1.5-7b");
+      unserve("llava");
+    }
+    if (!installed("sam-vit-h")) {
+      await generateAndServe("sam");
+      await pull("attend: pull sam-vit-h", "sam-vit-h");
+      unserve("sam");
+    }
     const attend = (task: string, ...args: string[]) => [...glamm(task, ...args), "--backend", "attend"];
     await run("attend: gcg (first: converts)", attend("gcg", IMAGE, "--out", join(out, "attend-gcg-1")));
     await run("attend: gcg (same image again)", attend("gcg", IMAGE, "--out", join(out, "attend-gcg-2")));
