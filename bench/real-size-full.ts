@@ -27,6 +27,8 @@ const { values } = parseArgs({
     precision: { type: "string", default: "auto" },
     "max-tokens": { type: "string", default: "16" },
     backends: { type: "string", default: "glamm,attend" },
+    /** Write, serve and pull only (e.g. a second run in the same --dir preparing the attend models meanwhile). */
+    "pull-only": { type: "boolean", default: false },
   },
 });
 if (!values.dir) throw new Error("--dir DIR is required (scratch for the served checkpoints, HF_HOME and GLAMM_HOME)");
@@ -134,6 +136,7 @@ try {
       await pull("glamm: pull glamm-fullscope (+clip, convert)", "glamm-fullscope");
       unserve("glamm");
     }
+    if (values["pull-only"]) process.exit(0);
     await run("glamm: gcg (first)", glamm("gcg", IMAGE, "--out", join(out, "gcg-1")));
     await run("glamm: gcg (same image again)", glamm("gcg", IMAGE, "--out", join(out, "gcg-2")));
     await run("glamm: segment", glamm("segment", "the kite", IMAGE, "--out", join(out, "segment")));
@@ -154,6 +157,7 @@ try {
       await pull("attend: pull sam-vit-h", "sam-vit-h");
       unserve("sam");
     }
+    if (values["pull-only"]) process.exit(0);
     const attend = (task: string, ...args: string[]) => [...glamm(task, ...args), "--backend", "attend"];
     await run("attend: gcg (first: converts)", attend("gcg", IMAGE, "--out", join(out, "attend-gcg-1")));
     await run("attend: gcg (same image again)", attend("gcg", IMAGE, "--out", join(out, "attend-gcg-2")));
