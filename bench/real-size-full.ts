@@ -29,6 +29,8 @@ const { values } = parseArgs({
     backends: { type: "string", default: "glamm,attend" },
     /** Write, serve and pull only (e.g. a second run in the same --dir preparing the attend models meanwhile). */
     "pull-only": { type: "boolean", default: false },
+    /** Only these tasks (comma-separated phase names as printed, e.g. "glamm: region,attend: chat (2 turns)"). */
+    only: { type: "string" },
   },
 });
 if (!values.dir) throw new Error("--dir DIR is required (scratch for the served checkpoints, HF_HOME and GLAMM_HOME)");
@@ -116,7 +118,9 @@ function unserve(which: string): void {
 const glamm = (task: string, ...args: string[]) => [process.execPath, MAIN, task, ...args, "--precision", values.precision!, "--max-tokens", values["max-tokens"]!, "--device", "cpu"];
 const chatTurns = "What is in the image?\nWhere is the kite?\n";
 const failures: string[] = [];
+const only = values.only?.split(",").map((name) => name.trim());
 const run = async (phase: string, command: string[], stdin?: string) => {
+  if (only && !only.some((name) => phase.startsWith(name))) return;
   if ((await measure(phase, command, stdin)).status !== 0) failures.push(phase);
 };
 /** A pull every later phase needs: stop at its failure. */
