@@ -12,7 +12,10 @@
  * - shard split: transformers' save_pretrained default max_shard_size "10GB" (10^9-byte units), tensors in state-dict
  *   order, a new shard when the next tensor would pass the limit;
  * - LLaVA-1.5 stores each layer's rotary_emb.inv_freq (transformers 4.31 saved it; glamm's LLaVA reader uses it).
- * Not confirmed against the published files (no Hub access here): GLaMM's dtype (bfloat16 assumed: the official demo
+ * Written sizes: LLaVA-1.5-7B shards 9,976,645,446 + 3,542,280,735 bytes, sam_vit_h_4b8939.pth 2,564,552,585, CLIP
+ * pytorch_model.bin 1,711,972,674 (the Hub lists 9.98 + 3.54 GB, 2.56 GB and 1.71 GB for the published files: recalled,
+ * not re-checked here), GLaMM-FullScope 9.98 + 5.46 GB.
+ * Not confirmed against the published files (no Hub access here; the search tools hold none of these repositories): GLaMM's dtype (bfloat16 assumed: the official demo
  * and training run in bf16; LLaVA-1.5 is float16 as its config says), where GLaMM's state dict puts lm_head relative
  * to the SAM and region-encoder keys (so which shard each lands in), and whether GLaMM keeps inv_freq (written here).
  */
