@@ -37,8 +37,9 @@ function glamm(args: string[], options: { input?: string | Buffer; env?: Record<
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The model commands' progress line on a pipe, and notices (which the cases check on their own). */
-const isNotice = (line: string) => line === "loading the model" || line.startsWith("glamm: outputs in ") || line.endsWith("(skipped)");
+/** The model commands' progress lines on a pipe (loading, first-use conversion), and notices (which the cases check on their own). */
+const isProgress = (line: string) => /^(loading the model|hashing |converting |converted |writing the token embedding table)/.test(line);
+const isNotice = (line: string) => isProgress(line) || line.startsWith("glamm: outputs in ") || line.endsWith("(skipped)");
 
 /** Exit code, exactly one error line on stderr (besides notices) matching `pattern`, no stack trace. */
 function expectError(r: Run, code: number, pattern: RegExp): string {

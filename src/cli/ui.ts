@@ -51,14 +51,20 @@ export interface Spinner {
 }
 
 /**
- * A spinner on a TTY (ora, loaded on first use so start-up stays fast); a plain line on stderr otherwise, so logs of
- * scripted runs stay readable.
+ * A spinner on a TTY (ora, loaded on first use so start-up stays fast); otherwise plain lines on stderr, one per new
+ * text (callers send stage changes and progress every few seconds, e.g. a conversion's bytes, rate and ETA), so logs
+ * of scripted runs stay readable and still show a long first-run conversion moving.
  */
 export function spinner(text: string): Spinner {
   // A terminal that reports no width (some pseudo-terminals) would make ora redraw without end.
   if (!stderrIsTty() || !(process.stderr.columns > 0)) {
+    let last = text;
     process.stderr.write(`${text}\n`);
-    return { update: () => {}, stop: () => {} };
+    const update = (t: string) => {
+      if (t !== last) process.stderr.write(`${t}\n`);
+      last = t;
+    };
+    return { update, stop: () => {} };
   }
   let current = text;
   let stopped = false;

@@ -1,8 +1,8 @@
 import { attr, type Attributes } from "./attributes.ts";
-import { onnxTypeCode, type DType } from "./dtype.ts";
+import { onnxTypeCode, type DType, type TensorData } from "./dtype.ts";
 import { float32ToFloat16 } from "./float16.ts";
-import { GraphCore, type GraphOptions, type OpOptions } from "./graph.ts";
-import type { Int4Weight } from "./int4.ts";
+import { GraphCore, type GraphOptions, type OpOptions, type TensorSource } from "./graph.ts";
+import type { Int4Weight, LazyInt4Weight } from "./int4.ts";
 import type { Int8Weight } from "./int8.ts";
 import { saveModel, modelToBytes, type SaveOptions } from "./serialize.ts";
 
@@ -153,16 +153,20 @@ export class GraphBuilder extends GraphCore {
   }
 
   /** com.microsoft MatMulNBits: A [.., K] times a 4-bit block-quantized weight (see quantizeInt4) -> [.., N]. */
-  matMulNBits(a: string, weight: Int4Weight, options: MatMulNBitsOptions = {}): string {
+  matMulNBits(a: string, weight: Int4Weight | LazyInt4Weight, options: MatMulNBitsOptions = {}): string {
     const hint = options.name ?? "MatMulNBits";
     const { k, n, blockSize } = weight;
     const nBlocks = Math.ceil(k / blockSize);
-    const packed = this.initializer(`${hint}.qweight`, "uint8", [n, nBlocks, blockSize / 2], weight.packed);
+    const lazy = "quantize" in weight;
+    const asymmetric = lazy ? weight.asymmetric : Boolean(weight.zeroPoints);
+    const parts = lazy ? sharedResult(weight.quantize, asymmetric ? 3 : 2) : undefined;
+    const part = <T extends TensorData>(pick: (w: Int4Weight) => T): TensorSource => (parts ? () => pick(parts()) : pick(weight as Int4Weight));
+    const packed = this.initializer(`${hint}.qweight`, "uint8", [n, nBlocks, blockSize / 2], part((w) => w.packed));
     const scales =
       this.floatType === "float16"
-        ? this.initializer(`${hint}.scales`, "float16", [n * nBlocks], float32ToFloat16(weight.scales))
-        : this.initializer(`${hint}.scales`, "float32", [n * nBlocks], weight.scales);
-    const zeroPoints = weight.zeroPoints ? this.initializer(`${hint}.zero_points`, "uint8", [weight.zeroPoints.length], weight.zeroPoints) : "";
+        ? this.initializer(`${hint}.scales`, "float16", [n * nBlocks], part((w) => float32ToFloat16(w.scales)))
+        : this.initializer(`${hint}.scales`, "float32", [n * nBlocks], part((w) => w.scales));
+    const zeroPoints = asymmetric ? this.initializer(`${hint}.zero_points`, "uint8", [n * Math.ceil(nBlocks / 2)], part((w) => w.zeroPoints!)) : "";
     const inputs = [a, packed, scales, zeroPoints, "", options.bias ?? ""];
     while (inputs[inputs.length - 1] === "") inputs.pop();
     const attributes = { K: k, N: n, bits: 4, block_size: blockSize, accuracy_level: options.accuracyLevel };
@@ -377,5 +381,17 @@ function convAttributes(options: ConvOptions): Attributes {
     pads: options.pads && attr.ints(options.pads),
     dilations: options.dilations && attr.ints(options.dilations),
     group: options.group,
+  };
+}
+
+/** `produce`'s result, computed on the first of `uses` calls and forgotten after the last. */
+function sharedResult<T>(produce: () => T, uses: number): () => T {
+  let result: T | undefined;
+  let left = uses;
+  return () => {
+    result ??= produce();
+    const value = result;
+    if (--left === 0) result = undefined;
+    return value;
   };
 }

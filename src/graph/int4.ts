@@ -18,6 +18,22 @@ export interface Int4Weight {
   zeroPoints?: Uint8Array;
 }
 
+/**
+ * An Int4Weight quantized only when its graph is written (the packed bits first, then the scales and zero points
+ * from the same result, which is then dropped), so a 7B decoder's quantized weights never sit in memory together.
+ */
+export interface LazyInt4Weight {
+  k: number;
+  n: number;
+  blockSize: number;
+  asymmetric: boolean;
+  quantize(): Int4Weight;
+}
+
+export function lazyInt4(k: number, n: number, options: Int4Options, weight: () => Float32Array): LazyInt4Weight {
+  return { k, n, blockSize: options.blockSize ?? 32, asymmetric: Boolean(options.asymmetric), quantize: () => quantizeInt4(weight(), k, n, options) };
+}
+
 export interface Int4Options {
   /** Block length along K: a power of two >= 16 (default 32). */
   blockSize?: number;

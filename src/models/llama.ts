@@ -1,7 +1,7 @@
 import { modelError } from "../cli/errors.ts";
 import { applyRotaryHalf, causalMask, lowestFloat, mergeHeads, rotaryCaches, rotaryCosSin, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
-import { quantizeInt4 } from "../graph/int4.ts";
+import { lazyInt4 } from "../graph/int4.ts";
 import type { WeightSource } from "../weights/index.ts";
 import { EMBED_TOKENS, FINAL_NORM, LM_HEAD, layerPrefix, type LlamaConfig } from "./llama-config.ts";
 
@@ -90,7 +90,8 @@ export function buildLlamaGraph(weights: WeightSource, config: LlamaConfig, opti
   const linear = (x: string, name: string, outFeatures: number, inFeatures: number): string => {
     checkShape(weights, name, [outFeatures, inFeatures]);
     if (precision === "int4") {
-      const q = quantizeInt4(weights.read(name), inFeatures, outFeatures, { layout: "NK", blockSize: options.int4BlockSize });
+      // Quantized when the graph is written, one matrix at a time: building never holds the whole int4 decoder.
+      const q = lazyInt4(inFeatures, outFeatures, { layout: "NK", blockSize: options.int4BlockSize }, () => weights.read(name));
       return g.matMulNBits(x, q, { name, accuracyLevel: options.int4AccuracyLevel ?? DEFAULT_INT4_ACCURACY_LEVEL });
     }
     return g.matMul(x, g.weight(name, [inFeatures, outFeatures], () => transposed(weights.read(name), outFeatures, inFeatures)));

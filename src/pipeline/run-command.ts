@@ -18,7 +18,7 @@ import type { Shard } from "./shard.ts";
 import { resolveModel } from "./sources.ts";
 import { chat, glammChat, type ChatBackend, type ChatIo } from "./chat.ts";
 import { AttendModel } from "./attend/session.ts";
-import { attendChat, resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
+import { attendChat, installedVision, resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
 import { checkTaskFits, ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
 
 export interface ImageTaskOptions extends ModelOptions {
@@ -206,7 +206,7 @@ async function loadAttend(options: ModelOptions, settings: AttendSettings): Prom
   const samPath = resolveSam(settings.sam);
   const progress = spinner("loading LLaVA and SAM");
   try {
-    const model = await AttendModel.load({ model: llava, vision: options.vision, sam: samPath, device, precision, difflmm: settings.difflmm, onProgress: progress.update });
+    const model = await AttendModel.load({ model: llava, vision: options.vision ?? installedVision(llava), sam: samPath, device, precision, difflmm: settings.difflmm, onProgress: progress.update });
     return { model, info: { id: llava, revision: "local", precision }, key: `attend-${llava}-${samPath}-${precision}-${JSON.stringify(settings.difflmm ?? {})}` };
   } finally {
     progress.stop();

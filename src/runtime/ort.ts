@@ -4,9 +4,12 @@ import * as ort from "onnxruntime-node";
 import { runtimeError, usageError } from "../cli/errors.ts";
 import { notice } from "../cli/ui.ts";
 import { cudaStatus, type CudaStatus } from "./cuda.ts";
+import { returnFreedMemory } from "./malloc.ts";
 import { extractedBundleDir } from "./native.ts";
 
 export { ort };
+
+returnFreedMemory();
 
 // onnxruntime logs provider failures natively on stderr, colours and all; glamm reports them itself as one line.
 ort.env.logLevel = process.env.GLAMM_DEBUG === "1" ? "warning" : "fatal";

@@ -253,26 +253,44 @@ async function resolveResponse(
   }
   const content = view.files[file];
   if (!content) return hubError(404, "EntryNotFound", `${file} does not exist on "${rev}"`, { "X-Repo-Commit": view.commit });
-  const bytes = content instanceof Blob ? new Uint8Array(await content.arrayBuffer()) : content;
+  const size = content instanceof Blob ? content.size : content.byteLength;
   const common = { "X-Repo-Commit": view.commit };
-  if (bytes.byteLength >= lfsThreshold) {
-    const sha = sha256Hex(bytes);
-    lfs.set(sha, { body: new Blob([bytes]) });
+  if (size >= lfsThreshold) {
+    // A Blob (e.g. Bun.file of a multi-gigabyte shard) is hashed and served as a stream, never read whole.
+    const sha = content instanceof Blob ? await blobSha256(content) : sha256Hex(content);
+    lfs.set(sha, { body: content instanceof Blob ? content : new Blob([content]) });
     return new Response(null, {
       status: 302,
       headers: {
         ...common,
         Location: `${cdnOrigin}/blobs/${sha}`,
-        ETag: `"${gitBlobSha1(new TextEncoder().encode(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${bytes.byteLength}\n`))}"`,
+        ETag: `"${gitBlobSha1(new TextEncoder().encode(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${size}\n`))}"`,
         "X-Linked-Etag": `"${sha}"`,
-        "X-Linked-Size": String(bytes.byteLength),
+        "X-Linked-Size": String(size),
       },
     });
   }
+  const bytes = content instanceof Blob ? new Uint8Array(await content.arrayBuffer()) : content;
   const entry = { body: new Blob([bytes]) };
   const headers = { ...common, ETag: `"${gitBlobSha1(bytes)}"` };
   if (req.method === "HEAD") return new Response(null, { headers: { ...headers, "Content-Length": String(bytes.byteLength) } });
   return serveBody(req, entry, fault, pending, headers);
+}
+
+const blobHashes = new WeakMap<Blob, Promise<string>>();
+
+/** The sha256 of a Blob body, computed once per Blob (call it before serving a large file to have it ready). */
+export function blobSha256(blob: Blob): Promise<string> {
+  let known = blobHashes.get(blob);
+  if (!known) {
+    known = (async () => {
+      const hasher = new Bun.CryptoHasher("sha256");
+      for await (const chunk of blob.stream()) hasher.update(chunk);
+      return hasher.digest("hex");
+    })();
+    blobHashes.set(blob, known);
+  }
+  return known;
 }
 
 /** Serves a body with Range support and the requested fault. */

@@ -11,7 +11,8 @@ import { openSamCheckpoint } from "../../models/sam-checkpoint.ts";
 
 /** SAM as three sessions: image encoder, point-prompt decoder, mask post-processing. */
 export interface SamModel {
-  encoder: ort.InferenceSession;
+  /** Opens the ViT-H encoder (2.5 GB of weights): it is loaded only while it embeds an image. */
+  openEncoder(): Promise<ort.InferenceSession>;
   decoder: ort.InferenceSession;
   postprocess: ort.InferenceSession;
   spec: PointDecoderSpec;
@@ -54,14 +55,14 @@ export async function loadSam(path: string, device?: Device, onProgress?: (messa
   const options = { device };
   const sessions: ort.InferenceSession[] = [];
   try {
-    for (const name of ["sam-encoder", "point-decoder", "postprocess"]) sessions.push(await createSession(join(dir, `${name}.onnx`), options));
+    for (const name of ["point-decoder", "postprocess"]) sessions.push(await createSession(join(dir, `${name}.onnx`), options));
   } catch (error) {
     await Promise.all(sessions.map((session) => session.release()));
     throw error;
   }
-  const [encoder, decoder, postprocess] = sessions;
+  const [decoder, postprocess] = sessions;
   return {
-    encoder,
+    openEncoder: () => createSession(join(dir, "sam-encoder.onnx"), options),
     decoder,
     postprocess,
     spec: manifest.spec,
@@ -82,7 +83,13 @@ export interface SamImage {
 /** SamPredictor.set_image: ResizeLongestSide, normalise, pad, encode. */
 export async function embedSamImage(sam: SamModel, image: RgbImage): Promise<SamImage> {
   const input = preprocessSam(image, sam.spec.imageSize);
-  const out = await sam.encoder.run({ pixel_values: new ort.Tensor("float32", input.pixelValues.data, input.pixelValues.dims) });
+  const encoder = await sam.openEncoder();
+  let out: ort.InferenceSession.OnnxValueMapType;
+  try {
+    out = await encoder.run({ pixel_values: new ort.Tensor("float32", input.pixelValues.data, input.pixelValues.dims) });
+  } finally {
+    await encoder.release();
+  }
   const { grid } = sam.spec;
   return { input, embeddings: out.image_embeddings.data as Float32Array, dims: [sam.embedDim, grid, grid] };
 }

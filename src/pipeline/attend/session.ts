@@ -1,7 +1,8 @@
 import { usageError } from "../../cli/errors.ts";
 import type { RgbImage } from "../../image/rgb-image.ts";
 import type { LlamaPrecision } from "../../models/llama.ts";
-import type { Device } from "../../runtime/ort.ts";
+import { cudaStatus } from "../../runtime/cuda.ts";
+import { ortNativeDir, type Device } from "../../runtime/ort.ts";
 import { spliceEmbeddings } from "../embeddings.ts";
 import { phrasesFromMarkup } from "../../text/noun-phrases.ts";
 import { decodeWithProbe } from "./decode.ts";
@@ -101,30 +102,48 @@ const DEFAULT_MAX_TOKENS = 1024;
 /** LLaVA-1.5 and SAM loaded once, for any number of images and questions. */
 export class AttendModel {
   private constructor(
-    readonly llava: LlavaModel,
+    private llava: LlavaModel | undefined,
+    private readonly openLlava: () => Promise<LlavaModel>,
     readonly sam: SamModel,
+    /** On CPU LLaVA is let go while the SAM encoder runs (see openImage). */
+    private readonly lowMemory: boolean,
   ) {}
 
   static async load(options: AttendModelOptions): Promise<AttendModel> {
     const common = { vision: options.vision, device: options.device, precision: options.precision, onProgress: options.onProgress };
-    const llava = isDiffLmmFolder(options.model) ? await loadDiffLmm(options.model, { ...common, ...options.difflmm }) : await loadLlava(options.model, common);
+    const openLlava = () => (isDiffLmmFolder(options.model) ? loadDiffLmm(options.model, { ...common, ...options.difflmm }) : loadLlava(options.model, common));
+    // Converts (first use) and loads both, so a bad checkpoint fails here, before any image.
+    const llava = await openLlava();
     try {
-      return new AttendModel(llava, await loadSam(options.sam, options.device, options.onProgress));
+      const lowMemory = options.device === "cpu" || !cudaStatus(ortNativeDir()).available;
+      return new AttendModel(llava, openLlava, await loadSam(options.sam, options.device, options.onProgress), lowMemory);
     } catch (error) {
       await llava.release();
       throw error;
     }
   }
 
-  /** Encodes the image once for LLaVA (CLIP + projector) and SAM (image embedding). */
+  /**
+   * Encodes the image once for SAM (image embedding) and LLaVA (CLIP + projector). On CPU the 7B decoder (~4 GB at
+   * int4) is released while the SAM ViT-H encoder (2.5 GB of weights, ~5 GB of activations) runs and loaded again
+   * after: together they took a task past 10 GB.
+   */
   async openImage(image: RgbImage): Promise<AttendImage> {
-    const llavaImage = await encodeLlavaImage(this.llava, image);
+    if (this.lowMemory) await this.releaseLlava();
     const samImage = await embedSamImage(this.sam, image);
+    this.llava ??= await this.openLlava();
+    const llavaImage = await encodeLlavaImage(this.llava, image);
     return new AttendImage(this.llava, this.sam, image, llavaImage, samImage);
   }
 
+  private async releaseLlava(): Promise<void> {
+    const llava = this.llava;
+    this.llava = undefined;
+    await llava?.release();
+  }
+
   async release(): Promise<void> {
-    await Promise.all([this.llava.release(), this.sam.release()]);
+    await Promise.all([this.releaseLlava(), this.sam.release()]);
   }
 }
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { modelError, usageError } from "../../cli/errors.ts";
 import { findManifest } from "../../hub/manifests.ts";
-import { readInstallRecord } from "../../hub/store.ts";
+import { installedRecords, readInstallRecord } from "../../hub/store.ts";
 import type { ModelInfo, Task, TaskResult } from "../../output/result.ts";
 import type { ChatBackend } from "../chat.ts";
 import type { DecodedImage, TaskInput } from "../tasks.ts";
@@ -33,6 +33,15 @@ export function resolveLlava(model: string | undefined): string {
   const pullable = model === undefined || findManifest(model) !== undefined;
   if (!dir) throw modelError(`the attend backend needs a LLaVA-1.5 or DiffLMM model${model ? `, not ${model}` : ""}: run \`glamm pull ${pullable ? (model ?? "llava-v1.5-7b") : "llava-v1.5-7b"}\` or pass --model DIR`);
   return dir;
+}
+
+/**
+ * The CLIP folder an installed LLaVA was pulled with (its manifest's vision model): the published config names its
+ * tower by Hub id (openai/clip-vit-large-patch14-336), which is no local folder. Undefined for other folders.
+ */
+export function installedVision(llavaDir: string): string | undefined {
+  const vision = installedRecords().find((record) => record.dir === llavaDir)?.dependencies[0];
+  return vision ? readInstallRecord(vision)?.dir : undefined;
 }
 
 /** A SAM checkpoint: given (file or Hugging Face folder), or the .pth of the installed sam-vit-h. */

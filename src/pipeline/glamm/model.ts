@@ -6,7 +6,8 @@ import { preprocessClip, preprocessSam, type ClipInput, type SamInput } from "..
 import type { RgbImage } from "../../image/rgb-image.ts";
 import { LlamaDecoder } from "../../models/llama-runner.ts";
 import { normalizeBoxes, type PixelBox } from "../../models/region-encoder.ts";
-import { createSession, ort, type Device } from "../../runtime/ort.ts";
+import { cudaStatus } from "../../runtime/cuda.ts";
+import { createSession, ort, ortNativeDir, type Device } from "../../runtime/ort.ts";
 import { LlamaTokenizer } from "../../text/tokenizer.ts";
 import { ensureConverted, type ConvertedManifest, type GlammSources, type Precision } from "../../convert/glamm.ts";
 import { GLAMM_DEFAULT_BBOX_TOKEN_ID, spliceEmbeddings, type EmbeddingTable, type SplicedSequence } from "../embeddings.ts";
@@ -52,12 +53,22 @@ export class GlammModel {
     readonly tokenizer: LlamaTokenizer,
     readonly clipPreprocess: ClipPreprocessConfig,
     readonly table: EmbeddingTable,
-    readonly decoder: LlamaDecoder,
-    private readonly sessions: Record<"clip" | "samEncoder" | "maskDecoder" | "postprocess", ort.InferenceSession> & {
-      region?: ort.InferenceSession;
-    },
+    private readonly sessions: Record<"maskDecoder" | "postprocess", ort.InferenceSession>,
     private readonly cache: SamEmbeddingCache,
+    /** Opens one of the big vision graphs that are loaded only while they run (see load). */
+    private readonly open: (name: "clip" | "sam-encoder" | "region") => Promise<ort.InferenceSession>,
+    private readonly openDecoder: () => Promise<LlamaDecoder>,
+    /** On CPU the decoder is let go while the SAM encoder runs (see load). */
+    private readonly lowMemory: boolean,
   ) {}
+
+  private loadedDecoder?: LlamaDecoder;
+
+  /** The language model; loaded by encodeImage, which every prompt starts with. */
+  get decoder(): LlamaDecoder {
+    if (!this.loadedDecoder) throw new Error("GlammModel.decoder used before encodeImage loaded it");
+    return this.loadedDecoder;
+  }
 
   static async load(sources: GlammSources, options: LoadOptions): Promise<GlammModel> {
     const { dir, manifest } = await ensureConverted(sources, options);
@@ -65,29 +76,43 @@ export class GlammModel {
     options.onProgress?.("loading the model");
     const bytes = readFileSync(join(dir, "embed_tokens.f32"));
     const table = { data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), hidden: manifest.llama.hiddenSize };
-    const decoder = await LlamaDecoder.create(join(dir, "llama.onnx"), manifest.llama, { device: options.device });
     const sessions = {
-      clip: await session("clip"),
-      samEncoder: await session("sam-encoder"),
       maskDecoder: await session("mask-decoder"),
       postprocess: await session("postprocess"),
-      ...(manifest.withRegion ? { region: await session("region") } : {}),
     };
     const cache = new SamEmbeddingCache({ enabled: options.cache !== false });
-    return new GlammModel(sources, manifest, LlamaTokenizer.fromDirectory(sources.glamm), loadClipPreprocessConfig(sources.clip), table, decoder, sessions, cache);
+    // The big vision graphs (SAM ViT-H: 2.5 GB of fp32 weights and ~5 GB of activations at its peak; CLIP 1.2 GB; the
+    // region encoder 1.2 GB) are opened only while they run, and on CPU the 7B decoder (~4 GB at int4) is let go while
+    // the SAM encoder runs: together they took a first gcg to 14 GB, apart it stays under 10 GB. A cached SAM
+    // embedding (a second prompt on the same image) needs neither the encoder nor a decoder reload.
+    const lowMemory = options.device === "cpu" || !cudaStatus(ortNativeDir()).available;
+    const openDecoder = () => LlamaDecoder.create(join(dir, "llama.onnx"), manifest.llama, { device: options.device });
+    return new GlammModel(sources, manifest, LlamaTokenizer.fromDirectory(sources.glamm), loadClipPreprocessConfig(sources.clip), table, sessions, cache, session, openDecoder, lowMemory);
+  }
+
+  /** Runs a graph opened for this one run. */
+  private async runOnce(name: "clip" | "sam-encoder" | "region", feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const session = await this.open(name);
+    try {
+      return await session.run(feeds);
+    } finally {
+      await session.release();
+    }
   }
 
   /** Runs CLIP (+ projector) and the SAM encoder, the latter through the embedding cache. */
   async encodeImage(image: RgbImage, imageSha256: string): Promise<EncodedImage> {
     const clipInput = preprocessClip(image, this.clipPreprocess);
-    const clipOutputs = await this.sessions.clip.run({ pixel_values: new ort.Tensor("float32", clipInput.pixelValues.data, clipInput.pixelValues.dims) });
+    const clipOutputs = await this.runOnce("clip", { pixel_values: new ort.Tensor("float32", clipInput.pixelValues.data, clipInput.pixelValues.dims) });
     const features = clipOutputs.image_features;
     const samInput = preprocessSam(image, this.manifest.sam.imageSize);
     const key = { imageSha256, modelId: this.manifest.fingerprint, precision: this.manifest.precision };
     const { embedding: samEmbeddings, hit: samCacheHit } = await this.cache.getOrCompute(key, async () => {
-      const out = await this.sessions.samEncoder.run({ pixel_values: new ort.Tensor("float32", samInput.pixelValues.data, samInput.pixelValues.dims) });
+      if (this.lowMemory) await this.releaseDecoder();
+      const out = await this.runOnce("sam-encoder", { pixel_values: new ort.Tensor("float32", samInput.pixelValues.data, samInput.pixelValues.dims) });
       return { dims: [...out.image_embeddings.dims], data: tensorData(out.image_embeddings) };
     });
+    this.loadedDecoder ??= await this.openDecoder();
     return {
       image,
       clipInput,
@@ -101,12 +126,12 @@ export class GlammModel {
 
   /** Region features for pixel boxes (x1, y1, x2, y2 in the original image), in order. */
   async regionFeatures(encoded: EncodedImage, boxes: readonly PixelBox[]): Promise<{ bboxesNorm: Float32Array; outputs: Record<string, ort.Tensor> }> {
-    if (!this.sessions.region) throw inputError("this model has no region encoder; boxes cannot be used");
+    if (!this.manifest.withRegion) throw inputError("this model has no region encoder; boxes cannot be used");
     const { width, height } = encoded.image;
     const bboxesNorm = normalizeBoxes(boxes, width, height, encoded.clipInput.pixelValues.dims.slice(1));
     const feeds: Record<string, ort.Tensor> = { bboxes: new ort.Tensor("float32", bboxesNorm, [boxes.length, 4]) };
     for (const [name, tensor] of Object.entries(encoded.clipOutputs)) if (name.startsWith("region_level_")) feeds[name] = tensor;
-    return { bboxesNorm, outputs: await this.sessions.region.run(feeds) };
+    return { bboxesNorm, outputs: await this.runOnce("region", feeds) };
   }
 
   /**
@@ -137,8 +162,14 @@ export class GlammModel {
     return { ...post, lowRes, iou: tensorData(out.iou_predictions), decoderOutputs: out };
   }
 
+  private async releaseDecoder(): Promise<void> {
+    const decoder = this.loadedDecoder;
+    this.loadedDecoder = undefined;
+    await decoder?.release();
+  }
+
   async release(): Promise<void> {
-    await this.decoder.release();
-    for (const session of Object.values(this.sessions)) await session?.release();
+    await this.releaseDecoder();
+    for (const session of Object.values(this.sessions)) await session.release();
   }
 }
