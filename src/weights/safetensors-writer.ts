@@ -1,15 +1,10 @@
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { writeThroughTemp } from "./write-through-temp.ts";
 
 /**
  * A tensor to write: float32 data, or float16 bits when dtype is "F16". Its data is produced when written, so a whole
  * model never sits in memory at once.
  */
 export type TensorToWrite = { name: string; shape: number[] } & ({ dtype?: "F32"; data: () => Float32Array } | { dtype: "F16"; data: () => Uint16Array });
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset, bytes.byteLength - offset);
-}
 
 /** Writes a .safetensors file (F32 unless a tensor says F16) under a temporary name and renames it into place. */
 export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]): void {
@@ -23,22 +18,14 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - (json.length % 8)) % 8); // keeps tensor data 8-byte aligned, as the reference writer does
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
+  writeThroughTemp(path, (write) => {
     const length = new Uint8Array(8);
     new DataView(length.buffer).setBigUint64(0, BigInt(json.length), true);
-    writeAll(fd, length);
-    writeAll(fd, new TextEncoder().encode(json));
+    write(length);
+    write(new TextEncoder().encode(json));
     for (const t of tensors) {
       const data = t.data();
-      writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
-  } catch (error) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  });
 }

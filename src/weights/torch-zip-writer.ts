@@ -1,6 +1,6 @@
 import { basename, extname } from "node:path";
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { crc32 } from "node:zlib";
+import { writeThroughTemp } from "./write-through-temp.ts";
 
 /** The element types torch.save storages are written with here, by their legacy storage class. */
 const storageClass = { F32: "FloatStorage", F16: "HalfStorage", BF16: "BFloat16Storage", I64: "LongStorage" } as const;
@@ -86,35 +86,33 @@ interface CentralRecord {
  */
 export function writeTorchZip(path: string, tensors: readonly TorchTensorToWrite[]): void {
   const stem = basename(path, extname(path));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  const central: CentralRecord[] = [];
-  let position = 0;
-  const write = (bytes: Uint8Array) => {
-    for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-    position += bytes.byteLength;
-  };
-  const record = (name: string, data: Uint8Array) => {
-    const nameBytes = new TextEncoder().encode(`${stem}/${name}`);
-    const headerEnd = position + 30 + nameBytes.length + 4;
-    const padding = (ALIGNMENT - (headerEnd % ALIGNMENT)) % ALIGNMENT;
-    const header = new DataView(new ArrayBuffer(30 + nameBytes.length + 4 + padding));
-    const crc = crc32(data);
-    header.setUint32(0, 0x04034b50, true);
-    header.setUint16(4, 45, true); // version needed: ZIP64
-    header.setUint32(14, crc, true);
-    header.setUint32(18, data.byteLength, true);
-    header.setUint32(22, data.byteLength, true);
-    header.setUint16(26, nameBytes.length, true);
-    header.setUint16(28, 4 + padding, true);
-    new Uint8Array(header.buffer).set(nameBytes, 30);
-    header.setUint16(30 + nameBytes.length, 0x4246, true); // "FB": torch's padding extra field
-    header.setUint16(32 + nameBytes.length, padding, true);
-    central.push({ name: nameBytes, crc, size: data.byteLength, offset: position });
-    write(new Uint8Array(header.buffer));
-    write(data);
-  };
-  try {
+  writeThroughTemp(path, (writeBytes) => {
+    const central: CentralRecord[] = [];
+    let position = 0;
+    const write = (bytes: Uint8Array) => {
+      writeBytes(bytes);
+      position += bytes.byteLength;
+    };
+    const record = (name: string, data: Uint8Array) => {
+      const nameBytes = new TextEncoder().encode(`${stem}/${name}`);
+      const headerEnd = position + 30 + nameBytes.length + 4;
+      const padding = (ALIGNMENT - (headerEnd % ALIGNMENT)) % ALIGNMENT;
+      const header = new DataView(new ArrayBuffer(30 + nameBytes.length + 4 + padding));
+      const crc = crc32(data);
+      header.setUint32(0, 0x04034b50, true);
+      header.setUint16(4, 45, true); // version needed: ZIP64
+      header.setUint32(14, crc, true);
+      header.setUint32(18, data.byteLength, true);
+      header.setUint32(22, data.byteLength, true);
+      header.setUint16(26, nameBytes.length, true);
+      header.setUint16(28, 4 + padding, true);
+      new Uint8Array(header.buffer).set(nameBytes, 30);
+      header.setUint16(30 + nameBytes.length, 0x4246, true); // "FB": torch's padding extra field
+      header.setUint16(32 + nameBytes.length, padding, true);
+      central.push({ name: nameBytes, crc, size: data.byteLength, offset: position });
+      write(new Uint8Array(header.buffer));
+      write(data);
+    };
     record("data.pkl", statePickle(tensors));
     record("byteorder", new TextEncoder().encode("little"));
     tensors.forEach((t, i) => {
@@ -125,13 +123,7 @@ export function writeTorchZip(path: string, tensors: readonly TorchTensorToWrite
     });
     record("version", new TextEncoder().encode("3\n"));
     writeCentralDirectory(write, central, () => position);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  });
 }
 
 function writeCentralDirectory(write: (bytes: Uint8Array) => void, records: readonly CentralRecord[], position: () => number): void {
