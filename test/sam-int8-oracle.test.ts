@@ -5,6 +5,7 @@ import { buildMaskDecoder } from "../src/models/mask-decoder.ts";
 import { samConfigFrom } from "../src/models/sam-checkpoint.ts";
 import { buildSamEncoder } from "../src/models/sam-encoder.ts";
 import { readNpy } from "../src/output/npy.ts";
+import { maskOverlaps } from "./helpers/oracle-compare.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../src/pipeline/masks.ts";
 import { openWeights } from "../src/weights/index.ts";
 
@@ -45,14 +46,7 @@ for (const name of configs) {
           const count = hidden.shape[0];
           const masks = await postprocessMasks(postprocess, out.low_res_masks.data as Float32Array, count, [h, w], [origH, origW]);
           const binary = readNpy(`${refs}/${seg}/pred_masks_binary.npy`).data as Uint8Array;
-          const plane = origH * origW;
-          for (let m = 0; m < count; m++) {
-            let intersection = 0;
-            let union = 0;
-            for (let i = m * plane; i < (m + 1) * plane; i++) {
-              intersection += binary[i] & masks.binary[i];
-              union += binary[i] | masks.binary[i];
-            }
+          for (const [m, { intersection, union }] of maskOverlaps(binary, masks.binary, count, origH * origW).entries()) {
             console.log(`${name} ${seg} mask ${m}: int8 IoU ${(intersection / union).toFixed(4)}`);
             expect(union).toBeGreaterThan(0);
             expect(intersection / union).toBeGreaterThanOrEqual(0.99);

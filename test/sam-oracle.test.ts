@@ -6,6 +6,7 @@ import { samConfigFrom } from "../src/models/sam-checkpoint.ts";
 import { buildSamEncoder } from "../src/models/sam-encoder.ts";
 import { expectWithin } from "./helpers/tolerance.ts";
 import { readNpy } from "../src/output/npy.ts";
+import { maskOverlaps } from "./helpers/oracle-compare.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../src/pipeline/masks.ts";
 import { openWeights } from "../src/weights/index.ts";
 
@@ -121,14 +122,7 @@ for (const name of configs) {
           expectWithin(masks.logits, float32(`${refs}/${seg}/pred_mask_logits_center64.npy`), subsample(origH, origW, 1, bottom - top, right - left, top, left));
 
           const binary = readNpy(`${refs}/${seg}/pred_masks_binary.npy`).data as Uint8Array;
-          const plane = origH * origW;
-          for (let m = 0; m < count; m++) {
-            let intersection = 0;
-            let union = 0;
-            for (let i = m * plane; i < (m + 1) * plane; i++) {
-              intersection += binary[i] & masks.binary[i];
-              union += binary[i] | masks.binary[i];
-            }
+          for (const { intersection, union } of maskOverlaps(binary, masks.binary, count, origH * origW)) {
             expect(union).toBeGreaterThan(0);
             expect(intersection / union).toBeGreaterThanOrEqual(0.999);
           }

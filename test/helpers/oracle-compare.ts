@@ -40,19 +40,26 @@ export function expectClose(name: string, actual: number[], expected: number[]):
   expect(worst, `${name}: worst error / tolerance`).toBeLessThanOrEqual(1);
 }
 
-export function expectMasksMatch(ours: NpyArray, ref: NpyArray): void {
-  const [n, h, w] = ref.shape;
-  const a = ours.data as Uint8Array;
-  const b = ref.data as Uint8Array;
-  for (let k = 0; k < n; k++) {
-    let inter = 0;
+/** Intersection and union of each of `count` binary masks of `plane` pixels, stored one after the other in a and b. */
+export function maskOverlaps(a: Uint8Array, b: Uint8Array, count: number, plane: number): { intersection: number; union: number }[] {
+  const overlaps = [];
+  for (let k = 0; k < count; k++) {
+    let intersection = 0;
     let union = 0;
-    for (let i = k * h * w; i < (k + 1) * h * w; i++) {
-      inter += a[i] & b[i];
+    for (let i = k * plane; i < (k + 1) * plane; i++) {
+      intersection += a[i] & b[i];
       union += a[i] | b[i];
     }
-    expect(union === 0 ? 1 : inter / union, `mask ${k} IoU`).toBeGreaterThanOrEqual(0.99);
+    overlaps.push({ intersection, union });
   }
+  return overlaps;
+}
+
+export function expectMasksMatch(ours: NpyArray, ref: NpyArray): void {
+  const [n, h, w] = ref.shape;
+  maskOverlaps(ours.data as Uint8Array, ref.data as Uint8Array, n, h * w).forEach(({ intersection, union }, k) =>
+    expect(union === 0 ? 1 : intersection / union, `mask ${k} IoU`).toBeGreaterThanOrEqual(0.99),
+  );
 }
 
 /** Where a reference array that is a part of a full trace array lives: `sam_low_res_masks_kept` = sam_low_res_masks[:, -1]. */
