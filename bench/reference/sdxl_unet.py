@@ -64,7 +64,9 @@ class Attention(nn.Module):
         b, n, c = x.shape
         split = lambda t: t.reshape(b, -1, self.heads, c // self.heads).transpose(1, 2).reshape(b * self.heads, -1, c // self.heads)
         q, k, v = split(self.to_q(x)), split(self.to_k(context)), split(self.to_v(context))
-        scores = torch.baddbmm(torch.empty(q.shape[0], q.shape[1], k.shape[1]), q, k.transpose(1, 2), beta=0, alpha=(c // self.heads) ** -0.5)
+        # diffusers computes this as baddbmm(empty, q, kᵀ, beta=0, alpha); Debian's torch 1.13 CPU baddbmm gave NaN
+        # scores now and then here (one run in ten), so the same product is written as bmm × scale.
+        scores = torch.bmm(q, k.transpose(1, 2)) * (c // self.heads) ** -0.5
         out = torch.bmm(scores.softmax(-1), v).reshape(b, self.heads, n, c // self.heads).transpose(1, 2).reshape(b, n, c)
         return self.to_out(out)
 

@@ -26,7 +26,7 @@ const SHARDS = { rest: "model-00001-of-00002.safetensors", layers: "model-00002-
 const FP16_ONE = 0x3c00;
 
 /** float16 bits of a repeating block of uniform values in ±bound (repeating keeps writing gigabytes fast). */
-function repeatingHalf(count: number, bound: number, seed: number): Uint16Array {
+export function repeatingHalf(count: number, bound: number, seed: number): Uint16Array {
   const random = seededRandom(seed);
   const block = float32ToFloat16(Float32Array.from({ length: 1 << 16 }, () => (random() * 2 - 1) * bound));
   const out = new Uint16Array(count);
