@@ -7,6 +7,7 @@ import { ort } from "../runtime/ort.ts";
 import { RandomWeights } from "../weights/random.ts";
 import { benchFloatType, temporarySession } from "./random-weights.ts";
 import type { Benchmark, PreparedBenchmark } from "./runner.ts";
+import { conv, linear, resnet, type Shapes, transformer, vector } from "./unet-shapes.ts";
 
 // Stable Diffusion 1.5's sizes (unet/ and vae/ config.json of the SD-1.5 repo) at DiffLMM's 384² input.
 const UNET = { channels: [320, 640, 1280, 1280], layers: 2, heads: 8, cross: 768, groups: 32, temb: 1280, latent: 4 };
@@ -16,39 +17,7 @@ const LATENT_SIDE = RESOLUTION / 8;
 /** CLIP ViT-L/14-336 patches: the rows of the UNet's cross-attention context. */
 const CONTEXT = 576;
 
-type Shapes = Map<string, number[]>;
-
-const vector = (shapes: Shapes, name: string, size: number) => shapes.set(`${name}.weight`, [size]).set(`${name}.bias`, [size]);
-const linear = (shapes: Shapes, name: string, out: number, inner: number, bias = true) => {
-  shapes.set(`${name}.weight`, [out, inner]);
-  if (bias) shapes.set(`${name}.bias`, [out]);
-};
-const conv = (shapes: Shapes, name: string, out: number, inner: number, kernel = 3) => shapes.set(`${name}.weight`, [out, inner, kernel, kernel]).set(`${name}.bias`, [out]);
-
-function resnet(shapes: Shapes, name: string, inner: number, out: number, temb?: number): void {
-  vector(shapes, `${name}.norm1`, inner);
-  conv(shapes, `${name}.conv1`, out, inner);
-  if (temb) linear(shapes, `${name}.time_emb_proj`, out, temb);
-  vector(shapes, `${name}.norm2`, out);
-  conv(shapes, `${name}.conv2`, out, out);
-  if (inner !== out) conv(shapes, `${name}.conv_shortcut`, out, inner, 1);
-}
-
-function transformer(shapes: Shapes, name: string, c: number): void {
-  vector(shapes, `${name}.norm`, c);
-  conv(shapes, `${name}.proj_in`, c, c, 1);
-  const block = `${name}.transformer_blocks.0`;
-  for (const norm of ["norm1", "norm2", "norm3"]) vector(shapes, `${block}.${norm}`, c);
-  for (const [attn, context] of [["attn1", c], ["attn2", UNET.cross]] as const) {
-    linear(shapes, `${block}.${attn}.to_q`, c, c, false);
-    linear(shapes, `${block}.${attn}.to_k`, c, context, false);
-    linear(shapes, `${block}.${attn}.to_v`, c, context, false);
-    linear(shapes, `${block}.${attn}.to_out.0`, c, c);
-  }
-  linear(shapes, `${block}.ff.net.0.proj`, 8 * c, c);
-  linear(shapes, `${block}.ff.net.2`, c, 4 * c);
-  conv(shapes, `${name}.proj_out`, c, c, 1);
-}
+const sdTransformer = (shapes: Shapes, name: string, c: number) => transformer(shapes, name, c, { depth: 1, cross: UNET.cross, linearProjection: false });
 
 /** Every tensor of the SD-1.5 UNet that DiffLMM runs (down, mid, up blocks 0-3; not the conv_norm_out/conv_out head). */
 function unetShapes(): Shapes {
@@ -60,13 +29,13 @@ function unetShapes(): Shapes {
   channels.forEach((out, i) => {
     for (let j = 0; j < layers; j++) {
       resnet(shapes, `down_blocks.${i}.resnets.${j}`, j === 0 ? (channels[i - 1] ?? channels[0]) : out, out, temb);
-      if (i < channels.length - 1) transformer(shapes, `down_blocks.${i}.attentions.${j}`, out);
+      if (i < channels.length - 1) sdTransformer(shapes, `down_blocks.${i}.attentions.${j}`, out);
     }
     if (i < channels.length - 1) conv(shapes, `down_blocks.${i}.downsamplers.0.conv`, out, out);
   });
   const last = channels.at(-1)!;
   resnet(shapes, "mid_block.resnets.0", last, last, temb);
-  transformer(shapes, "mid_block.attentions.0", last);
+  sdTransformer(shapes, "mid_block.attentions.0", last);
   resnet(shapes, "mid_block.resnets.1", last, last, temb);
   const reversed = [...channels].reverse();
   reversed.forEach((out, i) => {
@@ -75,7 +44,7 @@ function unetShapes(): Shapes {
     for (let j = 0; j <= layers; j++) {
       const skip = j === layers ? input : out;
       resnet(shapes, `up_blocks.${i}.resnets.${j}`, (j === 0 ? previous : out) + skip, out, temb);
-      if (i > 0) transformer(shapes, `up_blocks.${i}.attentions.${j}`, out);
+      if (i > 0) sdTransformer(shapes, `up_blocks.${i}.attentions.${j}`, out);
     }
     if (i < reversed.length - 1) conv(shapes, `up_blocks.${i}.upsamplers.0.conv`, out, out);
   });

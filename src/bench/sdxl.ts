@@ -6,6 +6,7 @@ import { ort } from "../runtime/ort.ts";
 import { RandomWeights } from "../weights/random.ts";
 import { benchFloatType, temporarySession } from "./random-weights.ts";
 import type { Benchmark } from "./runner.ts";
+import { conv, linear, resnet, type Shapes, transformer, vector } from "./unet-shapes.ts";
 
 // diffusers/stable-diffusion-xl-1.0-inpainting-0.1 unet/config.json: 9 input channels, (320, 640, 1280), 2 layers per
 // block, heads (5, 10, 20), transformer depths (1, 2, 10), cross-attention 2048, add_embedding 1280 + 6 × 256.
@@ -22,42 +23,6 @@ export function sdxlBenchSizes(params: Record<string, string>) {
   return { scale, side, batch, channels: SDXL.channels.map((c) => c * scale), groups: SDXL.groups * scale };
 }
 
-type Shapes = Map<string, number[]>;
-const vector = (shapes: Shapes, name: string, size: number) => shapes.set(`${name}.weight`, [size]).set(`${name}.bias`, [size]);
-const linear = (shapes: Shapes, name: string, out: number, inner: number, bias = true) => {
-  shapes.set(`${name}.weight`, [out, inner]);
-  if (bias) shapes.set(`${name}.bias`, [out]);
-};
-const conv = (shapes: Shapes, name: string, out: number, inner: number, kernel = 3) => shapes.set(`${name}.weight`, [out, inner, kernel, kernel]).set(`${name}.bias`, [out]);
-
-function resnet(shapes: Shapes, name: string, inner: number, out: number, temb: number): void {
-  vector(shapes, `${name}.norm1`, inner);
-  conv(shapes, `${name}.conv1`, out, inner);
-  linear(shapes, `${name}.time_emb_proj`, out, temb);
-  vector(shapes, `${name}.norm2`, out);
-  conv(shapes, `${name}.conv2`, out, out);
-  if (inner !== out) conv(shapes, `${name}.conv_shortcut`, out, inner, 1);
-}
-
-/** Transformer2DModel with use_linear_projection and `depth` BasicTransformerBlocks. */
-function transformer(shapes: Shapes, name: string, c: number, depth: number, cross: number): void {
-  vector(shapes, `${name}.norm`, c);
-  linear(shapes, `${name}.proj_in`, c, c);
-  for (let d = 0; d < depth; d++) {
-    const block = `${name}.transformer_blocks.${d}`;
-    for (const norm of ["norm1", "norm2", "norm3"]) vector(shapes, `${block}.${norm}`, c);
-    for (const [attn, context] of [["attn1", c], ["attn2", cross]] as const) {
-      linear(shapes, `${block}.${attn}.to_q`, c, c, false);
-      linear(shapes, `${block}.${attn}.to_k`, c, context, false);
-      linear(shapes, `${block}.${attn}.to_v`, c, context, false);
-      linear(shapes, `${block}.${attn}.to_out.0`, c, c);
-    }
-    linear(shapes, `${block}.ff.net.0.proj`, 8 * c, c);
-    linear(shapes, `${block}.ff.net.2`, c, 4 * c);
-  }
-  linear(shapes, `${name}.proj_out`, c, c);
-}
-
 /** Every tensor of the SDXL inpainting UNet at these widths (DownBlock2D first, CrossAttn* after, as the real one). */
 export function sdxlUNetShapes(channels: number[]): Shapes {
   const { layers, depths, cross } = SDXL;
@@ -72,12 +37,12 @@ export function sdxlUNetShapes(channels: number[]): Shapes {
   channels.forEach((out, i) => {
     for (let j = 0; j < layers; j++) {
       resnet(shapes, `down_blocks.${i}.resnets.${j}`, j === 0 ? (channels[i - 1] ?? channels[0]) : out, out, temb);
-      if (i > 0) transformer(shapes, `down_blocks.${i}.attentions.${j}`, out, depths[i], cross);
+      if (i > 0) transformer(shapes, `down_blocks.${i}.attentions.${j}`, out, { depth: depths[i], cross, linearProjection: true });
     }
     if (i < last) conv(shapes, `down_blocks.${i}.downsamplers.0.conv`, out, out);
   });
   resnet(shapes, "mid_block.resnets.0", channels[last], channels[last], temb);
-  transformer(shapes, "mid_block.attentions.0", channels[last], depths[last], cross);
+  transformer(shapes, "mid_block.attentions.0", channels[last], { depth: depths[last], cross, linearProjection: true });
   resnet(shapes, "mid_block.resnets.1", channels[last], channels[last], temb);
   const reversed = [...channels].reverse();
   const reversedDepths = [...depths].reverse();
@@ -87,7 +52,7 @@ export function sdxlUNetShapes(channels: number[]): Shapes {
     for (let j = 0; j <= layers; j++) {
       const skip = j === layers ? input : out;
       resnet(shapes, `up_blocks.${i}.resnets.${j}`, (j === 0 ? previous : out) + skip, out, temb);
-      if (i < last) transformer(shapes, `up_blocks.${i}.attentions.${j}`, out, reversedDepths[i], cross);
+      if (i < last) transformer(shapes, `up_blocks.${i}.attentions.${j}`, out, { depth: reversedDepths[i], cross, linearProjection: true });
     }
     if (i < last) conv(shapes, `up_blocks.${i}.upsamplers.0.conv`, out, out);
   });
