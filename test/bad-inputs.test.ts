@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary } from "./helpers/build-binary.ts";
+import { isProgressLine } from "./helpers/expect-error.ts";
 
 // Every bad input, fault and pipe of issue #16 through the compiled binary, on the built-in demo model: the exit code
 // the README documents, one line on stderr naming the problem, no stack trace, no partial output.
@@ -37,9 +38,8 @@ function glamm(args: string[], options: { input?: string | Buffer; env?: Record<
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The model commands' progress lines on a pipe (loading, first-use conversion), and notices (which the cases check on their own). */
-const isProgress = (line: string) => /^(loading the model|hashing |converting |converted |writing the token embedding table)/.test(line);
-const isNotice = (line: string) => isProgress(line) || line.startsWith("glamm: outputs in ") || line.endsWith("(skipped)");
+/** Progress lines and notices (which the cases check on their own). */
+const isNotice = (line: string) => isProgressLine(line) || line.startsWith("glamm: outputs in ") || line.endsWith("(skipped)");
 
 /** Exit code, exactly one error line on stderr (besides notices) matching `pattern`, no stack trace. */
 function expectError(r: Run, code: number, pattern: RegExp): string {

@@ -8,6 +8,7 @@ import { decodeImageFile } from "../src/image/decode.ts";
 import { readNpy } from "../src/output/npy.ts";
 import { numbers } from "./helpers/oracle-compare.ts";
 import { buildBinary } from "./helpers/build-binary.ts";
+import { isProgressLine } from "./helpers/expect-error.ts";
 import { editConfig, editConfigs, skipWithoutEditOracle } from "./edit-oracle.ts";
 
 // `glamm edit` through the compiled binary: bad inputs (one line, the README's exit code, no output files) and, on
@@ -55,7 +56,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Exit code, one `glamm:` line on stderr (besides progress lines) matching `pattern`, no stack trace, no outputs. */
 function expectError(r: Run, code: number, pattern: RegExp, out?: string): void {
-  const lines = r.stderr.split("\n").filter((l) => l && !l.startsWith("loading"));
+  const lines = r.stderr.split("\n").filter((l) => l && !isProgressLine(l));
   expect({ code: r.code, lines }).toEqual({ code, lines: [expect.stringMatching(pattern)] });
   expect(lines[0]).toStartWith("glamm: ");
   expect(r.stderr).not.toMatch(/\n\s+at |internal error|Bun v\d/);

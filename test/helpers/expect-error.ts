@@ -16,3 +16,6 @@ export async function expectGlammError(promise: Promise<unknown>, pattern: RegEx
 
 /** glamm's own stderr lines (errors and notices) other than the end-of-run line naming the output folder. */
 export const glammLines = (stderr: string): string[] => stderr.split("\n").filter((l) => l.startsWith("glamm:") && !l.startsWith("glamm: outputs in "));
+
+/** The model commands' progress lines on a pipe (loading, first-use conversion). */
+export const isProgressLine = (line: string): boolean => /^(loading|hashing |converting |converted |writing the token embedding table)/.test(line);
