@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { hubConfig, hubDownload } from "../src/hub/hf.ts";
 import { selectFiles } from "../src/hub/patterns.ts";
 import { pullModel, readInstallRecord } from "../src/hub/store.ts";
 import { expectGlammError } from "./helpers/expect-error.ts";
-import { fakeCheckpoint, hubEtag, pseudoRandomBytes, sha256Hex, startHubServer, writeCachedSnapshot, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
+import { useLoopbackHub } from "./helpers/loopback-hub.ts";
+import { fakeCheckpoint, hubEtag, pseudoRandomBytes, sha256Hex, writeCachedSnapshot, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
 
 /** glamm pull against a loopback Hub that answers as huggingface.co does: error codes, PR revisions, outages, locks. */
 
@@ -43,32 +43,18 @@ const diffusersRepo: FakeRepo = {
 };
 const { glamm, clip } = fakeCheckpoint();
 
-let server: HubServer;
-let root: string;
-beforeAll(() => {
-  server = startHubServer({ knownTokens: ["hf_secret", "hf_granted"] });
-  for (const repo of [publicRepo, privateRepo, gatedRepo, renamedRepo, diffusersRepo, glamm, clip]) server.addRepo(repo);
-  root = mkdtempSync(join(tmpdir(), "glamm-compat-"));
-});
-afterAll(() => {
-  server.close();
-  rmSync(root, { recursive: true, force: true });
-});
-
+const hub = useLoopbackHub([publicRepo, privateRepo, gatedRepo, renamedRepo, diffusersRepo, glamm, clip], "glamm-compat-", { knownTokens: ["hf_secret", "hf_granted"] });
+const { freshEnv } = hub;
 let counter = 0;
-function freshEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const dir = join(root, `case-${counter++}`);
-  return { GLAMM_HOME: join(dir, "glamm"), HF_HOME: join(dir, "hf"), HF_ENDPOINT: server.url, ...extra };
-}
 /** The same Hugging Face cache, a new glamm store (no install record: as after a Python download). */
 const sameCacheNewStore = (env: Record<string, string>, extra: Record<string, string> = {}) => ({ ...env, GLAMM_HOME: join(env.GLAMM_HOME, `..`, `glamm-${counter++}`), ...extra });
 const repoDir = (env: Record<string, string>, id: string) => join(env.HF_HOME, "hub", `models--${id.replace("/", "--")}`);
-const since = (start: number) => server.requests.slice(start);
+const since = (start: number) => hub.server.requests.slice(start);
 /** A fault on every matching request until the test ends. */
 function outage(pathIncludes: string, fault: HubServer["faults"][number]["fault"]): { [Symbol.dispose](): void } {
   const rule = { pathIncludes, fault, times: Number.POSITIVE_INFINITY };
-  server.faults.push(rule);
-  return { [Symbol.dispose]: () => void server.faults.splice(server.faults.indexOf(rule), 1) };
+  hub.server.faults.push(rule);
+  return { [Symbol.dispose]: () => void hub.server.faults.splice(hub.server.faults.indexOf(rule), 1) };
 }
 const pullWithNotices = async (spec: string, env: Record<string, string>) => {
   const notices: string[] = [];
@@ -119,7 +105,7 @@ describe("revisions with slashes", () => {
     expect(readlinkSync(pointer)).toBe(`../../blobs/${hubEtag(prRevision.files["model.safetensors"] as Uint8Array)}`);
     expect(readdirSync(join(dir, "refs"))).toEqual(["refs"]); // nothing written under a mangled name
 
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     const [offline] = await pullModel("acme/public@refs/pr/1", { env: sameCacheNewStore(env, { HF_HUB_OFFLINE: "1" }) });
     expect(offline.record.commit).toBe(prRevision.commit);
     expect(since(start)).toEqual([]);
@@ -232,7 +218,7 @@ describe("redirects", () => {
   });
 
   test("a mirror that redirects a file elsewhere without the Hub's headers is named as such", async () => {
-    using _ = outage("/acme/public/resolve/", { kind: "redirect", location: `${server.cdnUrl}/somewhere-else` });
+    using _ = outage("/acme/public/resolve/", { kind: "redirect", location: `${hub.server.cdnUrl}/somewhere-else` });
     await expectGlammError(
       pullModel("acme/public", { env: freshEnv() }),
       /^http:\/\/127\.0\.0\.1:\d+ redirected acme\/public\/\S+ to http:\/\/127\.0\.0\.1:\d+ without the Hub's X-Repo-Commit\/ETag headers, so it is not serving as a Hub; set HF_ENDPOINT/,
@@ -249,7 +235,7 @@ describe("redirects", () => {
 describe("huggingface_hub's environment", () => {
   test("HF_HUB_DISABLE_IMPLICIT_TOKEN: HF_TOKEN is never sent", async () => {
     const env = freshEnv({ HF_TOKEN: "hf_secret", HF_HUB_DISABLE_IMPLICIT_TOKEN: "1" });
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     await pullModel("acme/public", { env });
     expect(since(start).length).toBeGreaterThan(0);
     expect(since(start).every((r) => r.authorization === null)).toBe(true);
@@ -259,7 +245,7 @@ describe("huggingface_hub's environment", () => {
   test("TRANSFORMERS_OFFLINE counts as HF_HUB_OFFLINE", async () => {
     const env = freshEnv();
     await pullModel("acme/public", { env });
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     await pullModel("acme/public", { env: sameCacheNewStore(env, { TRANSFORMERS_OFFLINE: "yes" }) });
     expect(since(start)).toEqual([]);
   });
@@ -272,7 +258,7 @@ describe("huggingface_hub's environment", () => {
   test("HF_HUB_DOWNLOAD_TIMEOUT bounds a silent download, which stays resumable", async () => {
     const env = freshEnv();
     const blob = sha256Hex(publicRepo.files["model.bin"] as Uint8Array);
-    server.faults.push({ pathIncludes: `/blobs/${blob}`, fault: { kind: "stall", afterBytes: 1000 } });
+    hub.server.faults.push({ pathIncludes: `/blobs/${blob}`, fault: { kind: "stall", afterBytes: 1000 } });
     await expectGlammError(pullModel("acme/public", { env: { ...env, HF_HUB_DOWNLOAD_TIMEOUT: "0.3" } }), /stalled: no data from 127\.0\.0\.1:\d+ for 0\.3 s/, 4);
     expect(statSync(join(repoDir(env, "acme/public"), "blobs", `${blob}.incomplete`)).size).toBe(1000);
   });

@@ -1,38 +1,22 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hubConfig } from "../src/hub/hf.ts";
 import { pullModel, readInstallRecord } from "../src/hub/store.ts";
 import { expectGlammError } from "./helpers/expect-error.ts";
-import { fakeCheckpoint, hubEtag, sha256Hex, startHubServer, writeCachedSnapshot, type FakeRepo, type HubServer } from "./helpers/http-server.ts";
+import { useLoopbackHub } from "./helpers/loopback-hub.ts";
+import { fakeCheckpoint, hubEtag, sha256Hex, writeCachedSnapshot, type FakeRepo } from "./helpers/http-server.ts";
 
-let server: HubServer;
-let root: string;
 const { glamm, clip } = fakeCheckpoint();
 const privateRepo: FakeRepo = { ...fakeCheckpoint("acme/private-glamm").glamm, token: "hf_secret" };
 const brokenRepo = fakeCheckpoint("MBZUAI/GLaMM-RefSeg").glamm;
 delete brokenRepo.files["pytorch_model-00002-of-00002.bin"];
 
-beforeAll(() => {
-  server = startHubServer();
-  for (const repo of [glamm, clip, privateRepo, brokenRepo]) server.addRepo(repo);
-  root = mkdtempSync(join(tmpdir(), "glamm-pull-"));
-});
-afterAll(() => {
-  server.close();
-  rmSync(root, { recursive: true, force: true });
-});
-
-let counter = 0;
-/** A fresh GLAMM_HOME and HF_HOME pointing at the loopback Hub. */
-function freshEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const dir = join(root, `case-${counter++}`);
-  return { GLAMM_HOME: join(dir, "glamm"), HF_HOME: join(dir, "hf"), HF_ENDPOINT: server.url, ...extra };
-}
+const hub = useLoopbackHub([glamm, clip, privateRepo, brokenRepo], "glamm-pull-");
+const { freshEnv } = hub;
 
 const bytesOf = (content: Uint8Array | Blob) => content as Uint8Array;
-const requestsSince = (start: number) => server.requests.slice(start);
+const requestsSince = (start: number) => hub.server.requests.slice(start);
 
 /** The huggingface_hub layout; a repo pulled at a branch (not a pinned commit) also has refs/main. */
 function expectHubCacheLayout(env: Record<string, string>, repo: FakeRepo, branch: string | false = "main"): void {
@@ -67,7 +51,7 @@ describe("glamm pull from the Hub", () => {
   test("a second pull with the same inputs is a no-op", async () => {
     const env = freshEnv();
     await pullModel("glamm-gcg", { env });
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     const again = await pullModel("glamm-gcg", { env });
     expect(again.map((r) => r.upToDate)).toEqual([true, true]);
     expect(requestsSince(start).every((r) => r.path.startsWith("/api/models/"))).toBe(true);
@@ -76,7 +60,7 @@ describe("glamm pull from the Hub", () => {
   test("files already in the cache (as Python tools leave them) are not fetched again", async () => {
     const env = freshEnv();
     writeCachedSnapshot(join(env.HF_HOME, "hub"), glamm);
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     const [model] = await pullModel("glamm-gcg", { env });
     expect(model.downloadedBytes).toBe(0);
     const blobPaths = new Set(Object.values(glamm.files).map((c) => `/blobs/${sha256Hex(bytesOf(c))}`));
@@ -86,7 +70,7 @@ describe("glamm pull from the Hub", () => {
 
   test("a private repo answers 401 without HF_TOKEN and works with it; the CDN never sees the token", async () => {
     await expectGlammError(pullModel("acme/private-glamm", { env: freshEnv() }), /401.*HF_TOKEN/, 3);
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     const [model] = await pullModel("acme/private-glamm", { env: freshEnv({ HF_TOKEN: "hf_secret" }) });
     expect(model.record.files.length).toBe(Object.keys(privateRepo.files).length);
     const seen = requestsSince(start);
@@ -103,7 +87,7 @@ describe("glamm pull from the Hub", () => {
   test("offline mode uses the cache, and fails clearly when the model is not cached", async () => {
     const env = freshEnv();
     await pullModel("glamm-gcg", { env });
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     const offlineEnv = { ...env, GLAMM_HOME: join(env.GLAMM_HOME, "..", "glamm-offline"), HF_HUB_OFFLINE: "1" };
     const results = await pullModel("glamm-gcg", { env: offlineEnv });
     expect(results.map((r) => [r.record.commit, r.upToDate])).toEqual([
@@ -124,11 +108,11 @@ describe("glamm pull from the Hub", () => {
     const env = freshEnv();
     const shard = bytesOf(glamm.files["pytorch_model-00001-of-00002.bin"]);
     const sha = sha256Hex(shard);
-    server.faults.push({ pathIncludes: `/blobs/${sha}`, fault: { kind: "cut", afterBytes: 2500 } });
+    hub.server.faults.push({ pathIncludes: `/blobs/${sha}`, fault: { kind: "cut", afterBytes: 2500 } });
     await expectGlammError(pullModel("glamm-gcg", { env, concurrency: 1 }), /run again to resume/);
     const partial = join(env.HF_HOME, "hub", `models--${glamm.id.replace("/", "--")}`, "blobs", `${sha}.incomplete`);
     expect(readFileSync(partial).byteLength).toBe(2500);
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     await pullModel("glamm-gcg", { env });
     expect(requestsSince(start).filter((r) => r.path === `/blobs/${sha}`).map((r) => r.range)).toEqual(["bytes=2500-"]);
     expect(existsSync(partial)).toBe(false);
@@ -138,7 +122,7 @@ describe("glamm pull from the Hub", () => {
   test("wrong content from the CDN is rejected and nothing lands in the cache", async () => {
     const env = freshEnv();
     const sha = sha256Hex(bytesOf(glamm.files["tokenizer.model"]));
-    server.faults.push({ pathIncludes: `/blobs/${sha}`, fault: { kind: "corrupt" } });
+    hub.server.faults.push({ pathIncludes: `/blobs/${sha}`, fault: { kind: "corrupt" } });
     await expectGlammError(pullModel("glamm-gcg", { env }), /checksum mismatch/, 3);
     expect(existsSync(join(env.HF_HOME, "hub", `models--${glamm.id.replace("/", "--")}`, "blobs", sha))).toBe(false);
     expect(readInstallRecord("glamm-gcg", env)).toBeUndefined();
@@ -146,7 +130,7 @@ describe("glamm pull from the Hub", () => {
 
   test("two concurrent pulls of the same model both succeed with one download of each file", async () => {
     const env = freshEnv();
-    const start = server.requests.length;
+    const start = hub.server.requests.length;
     const [a, b] = await Promise.all([pullModel("glamm-gcg", { env }), pullModel("glamm-gcg", { env })]);
     expect(a[0].record.files).toEqual(b[0].record.files);
     const blobGets = requestsSince(start).filter((r) => r.origin === "cdn");
