@@ -85,6 +85,13 @@ def patch_coverage(labels, count, grid):
     return torch.from_numpy(np.stack(cover)).reshape(count, grid * grid)
 
 
+def named_phrases(sample, p_id):
+    """(index of the phrase's <p>, object index) for each phrase of a grounded answer whose <p> spans match its masks."""
+    ids = sample["ids"]
+    opens = [i for i in range(sample["answerStart"], len(ids)) if ids[i] == p_id]
+    return list(zip(opens, sample["seg"])) if opens and len(opens) == len(sample["seg"]) else []
+
+
 def attention_guides(samples, coverage, image_at, length, p_id, bbox_id):
     """Where two heads should look, as (row, query position, target distribution over keys) for each guided query.
 
@@ -108,13 +115,11 @@ def attention_guides(samples, coverage, image_at, length, p_id, bbox_id):
             target = torch.zeros(length)
             target[seq(ids.index(bbox_id))] = 1.0
             named += [(row, q, target) for q in answer]
-        opens = [i for i in range(s["answerStart"], len(ids)) if ids[i] == p_id]
-        if opens and len(opens) == len(s["seg"]):
-            for i, obj in zip(opens, s["seg"]):
-                if coverage[obj].sum() > 0:
-                    target = torch.zeros(length)
-                    target[at : at + n] = coverage[obj] / coverage[obj].sum()
-                    named += [(row, seq(i), target), (row, seq(i) + 1, target)]
+        for i, obj in named_phrases(s, p_id):
+            if coverage[obj].sum() > 0:
+                target = torch.zeros(length)
+                target[at : at + n] = coverage[obj] / coverage[obj].sum()
+                named += [(row, seq(i), target), (row, seq(i) + 1, target)]
     return foreground, named
 
 
@@ -141,14 +146,7 @@ def word_alignment(p, cfg, rows, words):
 
 def phrase_words(samples, p_id):
     """Object index -> its phrase's (colour, shape) token ids, read from the grounded caption's <p> spans."""
-    words = {}
-    for s in samples:
-        ids = s["ids"]
-        opens = [i for i in range(s["answerStart"], len(ids)) if ids[i] == p_id]
-        if opens and len(opens) == len(s["seg"]):
-            for i, obj in zip(opens, s["seg"]):
-                words[obj] = (ids[i + 1], ids[i + 2])
-    return words
+    return {obj: (s["ids"][i + 1], s["ids"][i + 2]) for s in samples for i, obj in named_phrases(s, p_id)}
 
 
 def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id):
@@ -166,10 +164,11 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id
         boxes = torch.tensor([s["box"] for s in boxed], dtype=torch.float32) / torch.tensor([w, h, w, h], dtype=torch.float32)
         feats, _, _ = region_features(p, cfg, states, boxes)
         region_rows = {id(s): feats[i] for i, s in enumerate(boxed)}
-    rows, targets, segs, seg_objects = [], [], [], []
+    rows, targets, segs, seg_objects, image_at = [], [], [], [], []
     for s in samples:
         ids = torch.tensor(s["ids"])
         at = int((ids == IMAGE_TOKEN).nonzero()[0])
+        image_at.append(at)
         before, after = ids[:at], ids[at + 1 :]
         after_rows = embed[after]
         if "box" in s:
@@ -194,7 +193,6 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id
     attentions = []
     hidden = llama_hidden(p, cfg, batch, mask, attentions)
     grid = int(round(tokens.shape[0] ** 0.5))
-    image_at = [s["ids"].index(IMAGE_TOKEN) for s in samples]
     coverage = patch_coverage(labels, len(scene["objects"]), grid)
     foreground, named = attention_guides(samples, coverage, image_at, length, p_id, bbox_id)
     guide = guide_loss(attentions[0], foreground) + guide_loss(attentions[min(1, len(attentions) - 1)], named)
