@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { modelError } from "../cli/errors.ts";
-import { mergeHeads, scaledDotProductAttention, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import { readJsonObject, type JsonObject } from "../util/json.ts";
 import type { WeightSource } from "../weights/index.ts";
+import { clipEncoderLayer } from "./clip.ts";
 import { checkpointWeight, tensorShape, torchLayerNorm, torchLinear } from "./torch-nn.ts";
 
 const TEXT = "text_model";
@@ -51,19 +51,6 @@ export function clipTextShape(weights: WeightSource): { width: number; positions
   return { width, positions, projection };
 }
 
-function encoderLayer(g: GraphBuilder, weights: WeightSource, config: ClipTextConfig, width: number, x: string, layer: number): string {
-  const p = `${TEXT}.encoder.layers.${layer}`;
-  const headDim = width / config.numHeads;
-  const norm = (name: string, value: string) => torchLayerNorm(g, weights, `${p}.${name}`, value, config.layerNormEps);
-  const h = norm("layer_norm1", x);
-  const [q, k, v] = ["q_proj", "k_proj", "v_proj"].map((name) => splitHeads(g, torchLinear(g, weights, `${p}.self_attn.${name}`, h), config.numHeads, headDim));
-  const attended = mergeHeads(g, scaledDotProductAttention(g, q, k, v, headDim, { causal: true }));
-  const afterAttention = g.add(x, torchLinear(g, weights, `${p}.self_attn.out_proj`, attended));
-  const fc1 = torchLinear(g, weights, `${p}.mlp.fc1`, norm("layer_norm2", afterAttention));
-  const activated = config.hiddenAct === "gelu" ? g.gelu(fc1) : g.quickGelu(fc1);
-  return g.add(afterAttention, torchLinear(g, weights, `${p}.mlp.fc2`, activated));
-}
-
 export const CLIP_TEXT_IO = {
   ids: "input_ids",
   penultimate: "hidden_penultimate",
@@ -89,7 +76,7 @@ export function buildClipTextGraph(weights: WeightSource, config: ClipTextConfig
   const tokens = g.gather(checkpointWeight(g, weights, `${e}.token_embedding.weight`, 2), ids);
   let x = g.add(tokens, checkpointWeight(g, weights, `${e}.position_embedding.weight`, 2));
   for (let layer = 0; layer < config.numLayers; layer++) {
-    x = g.scope(`text_layer${layer}`, () => encoderLayer(g, weights, config, width, x, layer));
+    x = g.scope(`text_layer${layer}`, () => clipEncoderLayer(g, weights, config, `${TEXT}.encoder.layers.${layer}`, width, x, true));
     if (layer === config.numLayers - 2) g.output(x, CLIP_TEXT_IO.penultimate, "float32", [1, positions, width]);
   }
   const last = torchLayerNorm(g, weights, `${TEXT}.final_layer_norm`, x, config.layerNormEps);

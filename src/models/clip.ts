@@ -106,17 +106,17 @@ export function regionLevelIndices(selectLayer: number, levels: number, count: n
   return picked.slice(Math.max(picked.length - levels, 0));
 }
 
-function encoderLayer(g: GraphBuilder, weights: WeightSource, config: ClipVisionConfig, hidden: number, x: string, layer: number): string {
-  const p = `${VISION}.encoder.layers.${layer}`;
-  const headDim = hidden / config.numHeads;
-  const norm = (name: string, value: string) => torchLayerNorm(g, weights, `${p}.${name}`, value, config.layerNormEps);
+/** One CLIPEncoderLayer (pre-norm attention and MLP) at `prefix`; the text encoder's attention is causal. */
+export function clipEncoderLayer(g: GraphBuilder, weights: WeightSource, config: Pick<ClipVisionConfig, "numHeads" | "layerNormEps" | "hiddenAct">, prefix: string, width: number, x: string, causal = false): string {
+  const headDim = width / config.numHeads;
+  const norm = (name: string, value: string) => torchLayerNorm(g, weights, `${prefix}.${name}`, value, config.layerNormEps);
   const h = norm("layer_norm1", x);
-  const [q, k, v] = ["q_proj", "k_proj", "v_proj"].map((name) => splitHeads(g, torchLinear(g, weights, `${p}.self_attn.${name}`, h), config.numHeads, headDim));
-  const attended = mergeHeads(g, scaledDotProductAttention(g, q, k, v, headDim));
-  const afterAttention = g.add(x, torchLinear(g, weights, `${p}.self_attn.out_proj`, attended));
-  const fc1 = torchLinear(g, weights, `${p}.mlp.fc1`, norm("layer_norm2", afterAttention));
+  const [q, k, v] = ["q_proj", "k_proj", "v_proj"].map((name) => splitHeads(g, torchLinear(g, weights, `${prefix}.self_attn.${name}`, h), config.numHeads, headDim));
+  const attended = mergeHeads(g, scaledDotProductAttention(g, q, k, v, headDim, { causal }));
+  const afterAttention = g.add(x, torchLinear(g, weights, `${prefix}.self_attn.out_proj`, attended));
+  const fc1 = torchLinear(g, weights, `${prefix}.mlp.fc1`, norm("layer_norm2", afterAttention));
   const activated = config.hiddenAct === "gelu" ? g.gelu(fc1) : g.quickGelu(fc1);
-  return g.add(afterAttention, torchLinear(g, weights, `${p}.mlp.fc2`, activated));
+  return g.add(afterAttention, torchLinear(g, weights, `${prefix}.mlp.fc2`, activated));
 }
 
 /**
@@ -138,7 +138,7 @@ export function clipHiddenStates(g: GraphBuilder, weights: WeightSource, config:
   if (deepest > config.numLayers) throw modelError(`hidden state ${deepest} needs ${deepest} CLIP layers; the config has ${config.numLayers}`);
   if (wanted.includes(0)) states.set(0, x);
   for (let layer = 1; layer <= deepest; layer++) {
-    x = g.scope(`clip_layer${layer - 1}`, () => encoderLayer(g, weights, config, shape.hidden, x, layer - 1));
+    x = g.scope(`clip_layer${layer - 1}`, () => clipEncoderLayer(g, weights, config, `${VISION}.encoder.layers.${layer - 1}`, shape.hidden, x));
     if (wanted.includes(layer)) states.set(layer, x);
   }
   return states;
