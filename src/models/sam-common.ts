@@ -63,14 +63,14 @@ export class ModuleWeights {
   }
 }
 
-/** torch nn.Linear `name` of the module (weight [out, in], optional bias) on the last axis of x. */
-export function linear(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
-  return torchLinear(g, w.source, w.prefix + name, x);
+/** torch nn.Linear `name` of the module (weight [out, in], optional bias) on the last axis of x; int8: see torchLinear. */
+export function linear(g: GraphBuilder, w: ModuleWeights, name: string, x: string, int8?: boolean): string {
+  return torchLinear(g, w.source, w.prefix + name, x, int8);
 }
 
 /** Output features [start, start + count) of the module's nn.Linear `name` (see torchLinearRows). */
-export function linearRows(g: GraphBuilder, w: ModuleWeights, name: string, x: string, start: number, count: number): string {
-  return torchLinearRows(g, w.source, w.prefix + name, x, start, count);
+export function linearRows(g: GraphBuilder, w: ModuleWeights, name: string, x: string, start: number, count: number, int8?: boolean): string {
+  return torchLinearRows(g, w.source, w.prefix + name, x, start, count, int8);
 }
 
 /** torch nn.LayerNorm `name` of the module on x + skip (one node); returns [normed, x + skip]. */

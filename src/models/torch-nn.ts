@@ -33,17 +33,20 @@ export function torchSkipLayerNorm(g: GraphBuilder, weights: WeightSource, prefi
   return g.skipLayerNorm(x, skip, checkpointWeight(g, weights, `${prefix}.weight`, 1), checkpointWeight(g, weights, `${prefix}.bias`, 1), epsilon, prefix);
 }
 
-/** PyTorch nn.Linear `prefix` (weight [out, in], optional bias) applied to x [.., in]; returns [.., out]. */
-export function torchLinear(g: GraphBuilder, weights: WeightSource, prefix: string, x: string): string {
+/**
+ * PyTorch nn.Linear `prefix` (weight [out, in], optional bias) applied to x [.., in]; returns [.., out]. `int8`
+ * (default: the graph's linearWeights) picks the int8 form (see GraphOptions.linearWeights).
+ */
+export function torchLinear(g: GraphBuilder, weights: WeightSource, prefix: string, x: string, int8 = g.linearWeights === "int8"): string {
   const [out] = tensorShape(weights, `${prefix}.weight`, 2);
-  return torchLinearRows(g, weights, prefix, x, 0, out);
+  return torchLinearRows(g, weights, prefix, x, 0, out, int8);
 }
 
 /**
  * Output features [start, start + count) of PyTorch nn.Linear `prefix` as a Linear of their own (e.g. q, k or v of a
  * fused qkv projection): the weight rows and bias entries of that range.
  */
-export function torchLinearRows(g: GraphBuilder, weights: WeightSource, prefix: string, x: string, start: number, count: number): string {
+export function torchLinearRows(g: GraphBuilder, weights: WeightSource, prefix: string, x: string, start: number, count: number, int8 = g.linearWeights === "int8"): string {
   const [out, inp] = tensorShape(weights, `${prefix}.weight`, 2);
   if (start < 0 || start + count > out) throw modelError(`${prefix}: features ${start}..${start + count} outside its ${out} outputs`);
   const whole = start === 0 && count === out;
@@ -54,7 +57,7 @@ export function torchLinearRows(g: GraphBuilder, weights: WeightSource, prefix: 
     if (whole) return checkpointWeight(g, weights, `${prefix}.bias`, 1);
     return g.weight(`${name}.bias`, [count], () => weights.read(`${prefix}.bias`).slice(start, start + count));
   };
-  if (g.linearWeights === "int8") {
+  if (int8) {
     const weight = g.int8Weight(name, inp, count, () => quantizeInt8(rows(), inp, count, "NK"));
     return g.dynamicQuantizeMatMul(x, weight, { bias: bias(), name });
   }
