@@ -100,5 +100,5 @@ describe("SAM ViT-H encoder with int8 Linear layers, real shape, random weights"
     } finally {
       for (const s of [decoder, postprocess]) await s.release();
     }
-  });
+  }, 300_000); // two 1024² ViT-H encoder runs: ~40 s on a busy 2-core machine
 });
