@@ -100,7 +100,7 @@ function relPosTable(g: GraphBuilder, sam: ModuleWeights, name: string, size: nu
  * Multi-head self-attention with decomposed relative position bias on x [batch, size, size, C]. q, k and v come from
  * the fused qkv Linear's three row ranges (no split copy); the rel-pos terms (add_decomposed_rel_pos, on the unscaled
  * queries) become one additive bias [batch, heads, tokens, tokens] of com.microsoft MultiHeadAttention, which takes
- * q, k, v and returns the output as [batch, tokens, C] (no head transposes) and adds the bias inside its score GEMM.
+ * q, k, v and returns the output as [batch, tokens, C] (no head transposes) and adds the bias to its scores itself.
  */
 function attention(g: GraphBuilder, sam: ModuleWeights, name: string, x: string, batch: number, size: number, spec: SamEncoderSpec, int8: boolean): string {
   const { numHeads: heads, headDim, embedDim } = spec;
