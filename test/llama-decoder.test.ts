@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { LlamaDecoder } from "../src/models/llama-runner.ts";
 import { generate, teacherForced } from "../src/pipeline/generate.ts";
+import { PrefixCache } from "../src/pipeline/prefix-cache.ts";
 import { deviation, Oracle, oracleConfigs, skipWithoutOracle } from "./llama-oracle.ts";
 
 const expectClose = (actual: Float32Array, expected: Float32Array) => {
@@ -86,6 +87,48 @@ for (const name of oracleConfigs) {
       expect(result.seg.positions).toEqual(expanded.seg.positions);
       expect(result.seg.positions.length).toBeGreaterThan(0);
       expectClose(result.seg.hiddenStates, expanded.seg.hiddenStates);
+    });
+
+    test("with a PrefixCache a prompt prefills only the rows after those it shares with the one before, and answers the same", async () => {
+      const prefix = new PrefixCache();
+      const fed: number[] = [];
+      const counting: LlamaDecoder = Object.assign(Object.create(decoder), {
+        forward: (...args: Parameters<LlamaDecoder["forward"]>) => {
+          fed.push(args[0].length / decoder.config.hiddenSize);
+          return decoder.forward(...args);
+        },
+      });
+      const cases = oracle.casesOf("_gen");
+      for (const [run, caseName] of [cases[0], cases[0], ...cases.slice(1)].entries()) {
+        const generated = oracle.ints(caseName, "generated_ids");
+        const prompt = oracle.sequence(caseName);
+        fed.length = 0;
+        const result = await generate(counting, oracle.table, prompt, { maxNewTokens: generated.length, eosTokenId: oracle.eosTokenId, segTokenId: oracle.segTokenId, prefix });
+        expect(result.tokens).toEqual(generated);
+        expectClose(result.logitsLast, oracle.floats(caseName, "logits_last"));
+        expectClose(result.finalHiddenLast, oracle.floats(caseName, "final_hidden_last"));
+        const length = prompt.expandedIds.length;
+        // First run: the whole prompt; the same prompt again: its last row only; another prompt: less than all (<s> at least is shared).
+        if (run === 0) expect(fed[0]).toBe(length);
+        else if (run === 1) expect(fed[0]).toBe(1);
+        else expect(fed[0]).toBeLessThan(length);
+      }
+    });
+
+    test("with a PrefixCache, prompt rows whose hidden state a [SEG] needs are computed again", async () => {
+      const caseName = oracle.casesOf("_gen")[0];
+      const reference = oracle.ints(caseName, "generated_ids");
+      const seg = reference[1];
+      const prefix = new PrefixCache();
+      await generate(decoder, oracle.table, oracle.sequence(caseName), { maxNewTokens: 12, eosTokenId: oracle.eosTokenId, prefix });
+      // The previous answer is now part of the prompt, as in a chat; its [SEG] rows lie inside the shared prefix.
+      const longer = oracle.sequenceOf([...oracle.ints(caseName, "input_ids"), ...reference.slice(0, 8)]);
+      const reused = await generate(decoder, oracle.table, longer, { maxNewTokens: 2, eosTokenId: oracle.eosTokenId, segTokenId: seg, prefix });
+      const fresh = await teacherForced(decoder, longer, seg);
+      expect(reused.seg.positions.slice(0, fresh.seg.positions.length)).toEqual(fresh.seg.positions);
+      expect(fresh.seg.positions.length).toBeGreaterThan(0);
+      const width = decoder.config.hiddenSize;
+      expectClose(reused.seg.hiddenStates.subarray(0, fresh.seg.positions.length * width), fresh.seg.hiddenStates);
     });
 
     test("the same seed gives the same sampled tokens, another seed other tokens", async () => {

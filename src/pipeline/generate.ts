@@ -2,6 +2,7 @@ import { usageError } from "../cli/errors.ts";
 import { seededRandom } from "../util/random.ts";
 import type { KvCache, LlamaDecoder } from "../models/llama-runner.ts";
 import { embedTokens, type EmbeddingTable, type SplicedSequence } from "./embeddings.ts";
+import type { PrefixCache } from "./prefix-cache.ts";
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -14,6 +15,8 @@ export interface GenerateOptions {
   onToken?: (token: number, index: number) => void;
   /** Recompute the whole sequence at every step as the official code does (slow; default false: KV cache). */
   recompute?: boolean;
+  /** Skips the rows this prompt shares with the previous one on the same image, and keeps this one for the next. */
+  prefix?: PrefixCache;
 }
 
 /** Sampling instead of greedy decoding, applied like transformers' warpers: temperature, then top-k, then top-p. */
@@ -129,9 +132,13 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
   const random = seededRandom(options.sampling?.seed ?? 0);
   const choose = (logits: Float32Array) => (options.sampling ? sampleToken(logits, options.sampling, random) : argmax(logits));
 
-  const prefill = await decoder.forward(prompt.embeds);
   const promptSeg = segPositions(prompt.expandedIds, options.segTokenId ?? Number.NaN);
-  const segHidden: Float32Array[] = promptSeg.map((p) => prefill.hidden.slice(p * hiddenSize, (p + 1) * hiddenSize));
+  const promptLength = prompt.expandedIds.length;
+  // The last prompt row and every row whose hidden state a [SEG] needs are computed, never reused.
+  const reused = options.recompute ? undefined : options.prefix?.take(prompt.embeds, Math.min(promptLength - 1, ...promptSeg), decoder.config);
+  const skipped = reused?.length ?? 0;
+  const prefill = await decoder.forward(prompt.embeds.subarray(skipped * hiddenSize), reused);
+  const segHidden: Float32Array[] = promptSeg.map((p) => prefill.hidden.slice((p - skipped) * hiddenSize, (p - skipped + 1) * hiddenSize));
   const positions = [...promptSeg];
   const logitsLast = prefill.logits;
   const finalHiddenLast = lastRow(prefill.hidden, hiddenSize);
@@ -141,6 +148,7 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
   let hidden: Float32Array = finalHiddenLast;
   let cache: KvCache = prefill.present;
   let sequence: Float32Array = prompt.embeds;
+  const fed: number[] = [];
   while (tokens.length < options.maxNewTokens) {
     const token = choose(logits);
     if (token === options.segTokenId) {
@@ -151,6 +159,7 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
     options.onToken?.(token, tokens.length - 1);
     if (token === options.eosTokenId || tokens.length === options.maxNewTokens) break;
     const embedded = embedTokens(table, [token]);
+    fed.push(token);
     if (options.recompute) {
       sequence = concat(sequence, embedded);
       const step = await decoder.forward(sequence);
@@ -161,6 +170,7 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
       ({ logits, hidden, present: cache } = step);
     }
   }
+  if (options.prefix && !options.recompute) options.prefix.remember(concat(prompt.embeds, embedTokens(table, fed)), cache);
   const hiddenStates = new Float32Array(segHidden.length * hiddenSize);
   segHidden.forEach((row, i) => hiddenStates.set(row, i * hiddenSize));
   return { tokens, logitsLast, finalHiddenLast, seg: { positions, hiddenStates } };

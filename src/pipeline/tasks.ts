@@ -9,6 +9,7 @@ import type { Box, ModelInfo, Segment, Task, TaskResult, Timings } from "../outp
 import { tokenizerImageToken } from "../text/tokenizer.ts";
 import { generate, teacherForced, type SamplingOptions } from "./generate.ts";
 import type { EncodedImage, GlammModel } from "./glamm/model.ts";
+import { PrefixCache } from "./prefix-cache.ts";
 import { buildConversation, CAPTION_INSTRUCTION, GCG_INSTRUCTION, REGION_CAPTION_INSTRUCTION, referringSegmentationInstruction, type Turn } from "./prompt.ts";
 import { imageSha256 } from "./sam-cache.ts";
 
@@ -82,6 +83,9 @@ export class ImageSession {
     readonly timings: Timings,
   ) {}
 
+  /** Later prompts on this image prefill only what follows the rows they share with the one before. */
+  private readonly prefix = new PrefixCache();
+
   /** Reads and decodes an image file (no model needed, so a batch can do it for the next image in advance). */
   static async decode(path: string): Promise<DecodedImage> {
     const name = path === "-" ? "stdin" : path;
@@ -136,6 +140,7 @@ export class ImageSession {
       eosTokenId: tokenizer.eosTokenId ?? 2,
       segTokenId: tokenizer.specialTokenId("[SEG]"),
       sampling: settings.sampling,
+      prefix: this.prefix,
       onToken: settings.onText
         ? (token) => {
             const before = tokenizer.decode(tokens, { skipSpecialTokens: true });

@@ -1,0 +1,37 @@
+import type { KvCache } from "../models/llama-runner.ts";
+import type { LlamaConfig } from "../models/llama-config.ts";
+
+/**
+ * The last sequence one decoder ran on an image and its keys and values, so that the next prompt on the same image
+ * (another expression, box or chat turn) prefills only the rows after what the two share: the system prompt and the
+ * image rows at least, the whole conversation so far in a chat. Rows are compared as embeddings, so image and region
+ * rows match only when they are the same features. The stored cache is never written to: a reuse copies its prefix.
+ */
+export class PrefixCache {
+  private rows: Float32Array = new Float32Array(0);
+  private cache?: KvCache;
+
+  /**
+   * The cached keys and values of the longest prefix `embeds` shares with the stored sequence, in buffers with room for
+   * the rest of it; at most `limit` positions (the prefill must still compute the rows whose outputs are needed).
+   */
+  take(embeds: Float32Array, limit: number, config: LlamaConfig): KvCache | undefined {
+    if (!this.cache) return undefined;
+    const { hiddenSize: width } = config;
+    const max = Math.min(limit, this.cache.length, embeds.length / width);
+    let shared = 0;
+    while (shared < max && sameRow(embeds, this.rows, shared, width)) shared++;
+    return shared > 0 ? this.cache.copyPrefix(shared, embeds.length / width - shared, config) : undefined;
+  }
+
+  /** Keeps `rows` ([cache.length, hidden], the inputs that made `cache`) for the next prompt. */
+  remember(rows: Float32Array, cache: KvCache): void {
+    this.rows = rows;
+    this.cache = cache;
+  }
+}
+
+function sameRow(a: Float32Array, b: Float32Array, row: number, width: number): boolean {
+  for (let i = row * width; i < (row + 1) * width; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
