@@ -61,14 +61,22 @@ function embeddings(rows: number, hidden: number): Float32Array {
   return Float32Array.from({ length: rows * hidden }, (_, i) => Math.sin(i * 12.9898) * 0.5);
 }
 
-/** One prefill of `prompt` positions (GLaMM prompts are ~600 positions: 576 image rows plus text). */
+/**
+ * One prefill of `prompt` positions (GLaMM prompts are ~600 positions: 576 image rows plus text), after `past` cached
+ * ones when given: a later prompt on the same image, which copies the shared prefix's keys and values (PrefixCache).
+ */
 export const llamaPrefillBenchmark: Benchmark = {
   name: "llama-prefill",
-  description: `LLaMA decoder prefill tokens/s (${PARAMS})`,
+  description: `LLaMA decoder prefill tokens/s (${PARAMS}, past=N (cached positions before the prompt, default 0))`,
   async prepare(options): Promise<PreparedBenchmark> {
+    const past = countParam(options.params, "past", 0, 0);
     const setup = await setUp(options);
-    const input = embeddings(setup.prompt, setup.config.hiddenSize);
-    return { run: async () => void (await setup.decoder.forward(input)), dispose: setup.dispose, unit: { name: "token", perRun: setup.prompt } };
+    const { hiddenSize } = setup.config;
+    const all = embeddings(past + setup.prompt, hiddenSize);
+    const input = all.subarray(past * hiddenSize);
+    const cached = past ? (await setup.decoder.forward(all.subarray(0, past * hiddenSize))).present : undefined;
+    const run = async () => void (await setup.decoder.forward(input, cached?.copyPrefix(past, setup.prompt, setup.config)));
+    return { run, dispose: setup.dispose, unit: { name: "token", perRun: setup.prompt } };
   },
 };
 
