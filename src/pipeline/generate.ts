@@ -1,4 +1,5 @@
 import { usageError } from "../cli/errors.ts";
+import { reportStage, timed } from "../runtime/stage-times.ts";
 import { seededRandom } from "../util/random.ts";
 import type { KvCache, LlamaDecoder } from "../models/llama-runner.ts";
 import { embedTokens, type EmbeddingTable, type SplicedSequence } from "./embeddings.ts";
@@ -113,7 +114,7 @@ const lastRow = (data: Float32Array, width: number) => data.slice(data.length - 
 /** One forward pass over prompt + answer (like the official referring-segmentation evaluation). */
 export async function teacherForced(decoder: LlamaDecoder, sequence: SplicedSequence, segTokenId: number): Promise<TeacherForcedResult> {
   const positions = segPositions(sequence.expandedIds, segTokenId);
-  const { logits, hidden } = await decoder.forward(sequence.embeds, undefined, { logitRows: positions });
+  const { logits, hidden } = await timed(`forward ${sequence.expandedIds.length} positions`, () => decoder.forward(sequence.embeds, undefined, { logitRows: positions }));
   const seg = { positions, hiddenStates: rows(hidden, decoder.config.hiddenSize, positions) };
   return { hiddenStates: hidden, seg, logitsAtSeg: logits };
 }
@@ -129,7 +130,8 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
   const random = seededRandom(options.sampling?.seed ?? 0);
   const choose = (logits: Float32Array) => (options.sampling ? sampleToken(logits, options.sampling, random) : argmax(logits));
 
-  const prefill = await decoder.forward(prompt.embeds);
+  const prefill = await timed(`prefill ${prompt.embeds.length / hiddenSize} positions`, () => decoder.forward(prompt.embeds));
+  const decodeStart = performance.now();
   const promptSeg = segPositions(prompt.expandedIds, options.segTokenId ?? Number.NaN);
   const segHidden: Float32Array[] = promptSeg.map((p) => prefill.hidden.slice(p * hiddenSize, (p + 1) * hiddenSize));
   const positions = [...promptSeg];
@@ -161,6 +163,7 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
       ({ logits, hidden, present: cache } = step);
     }
   }
+  reportStage(`decode ${Math.max(0, tokens.length - 1)} steps`, decodeStart);
   const hiddenStates = new Float32Array(segHidden.length * hiddenSize);
   segHidden.forEach((row, i) => hiddenStates.set(row, i * hiddenSize));
   return { tokens, logitsLast, finalHiddenLast, seg: { positions, hiddenStates } };

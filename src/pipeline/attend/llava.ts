@@ -14,6 +14,7 @@ import { LlamaTokenizer, tokenizerImageToken, IMAGE_PLACEHOLDER, IMAGE_TOKEN_IND
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { openWeights, type WeightSource } from "../../weights/index.ts";
 import { ensureCachedGraphs } from "../../convert/cache.ts";
+import { timed } from "../../runtime/stage-times.ts";
 import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "../../convert/save-graph.ts";
 import type { EmbeddingTable } from "../embeddings.ts";
 import { LLAVA_V1_SYSTEM } from "../prompt.ts";
@@ -197,7 +198,7 @@ export async function encodeLlavaImage(model: LlavaModel, image: RgbImage): Prom
   if (model.encodeImage) return model.encodeImage(image);
   const square = expandToSquare(image, model.clipPreprocess.mean);
   const { pixelValues } = preprocessClip(square, model.clipPreprocess);
-  const out = await model.clip.run({ pixel_values: new ort.Tensor("float32", pixelValues.data, pixelValues.dims) });
+  const out = await timed("run clip", () => model.clip.run({ pixel_values: new ort.Tensor("float32", pixelValues.data, pixelValues.dims) }));
   return {
     square,
     pixelValues: pixelValues.data,

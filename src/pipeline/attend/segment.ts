@@ -8,6 +8,7 @@ import { ensureCachedGraphs } from "../../convert/cache.ts";
 import { estimateConvertedBytes, saveGraph } from "../../convert/save-graph.ts";
 import { buildMaskPostprocess, postprocessMasks } from "../masks.ts";
 import { openSamCheckpoint } from "../../models/sam-checkpoint.ts";
+import { timed } from "../../runtime/stage-times.ts";
 
 /** SAM as three sessions: image encoder, point-prompt decoder, mask post-processing. */
 export interface SamModel {
@@ -86,7 +87,7 @@ export async function embedSamImage(sam: SamModel, image: RgbImage): Promise<Sam
   const encoder = await sam.openEncoder();
   let out: ort.InferenceSession.OnnxValueMapType;
   try {
-    out = await encoder.run({ pixel_values: new ort.Tensor("float32", input.pixelValues.data, input.pixelValues.dims) });
+    out = await timed("run sam-encoder", () => encoder.run({ pixel_values: new ort.Tensor("float32", input.pixelValues.data, input.pixelValues.dims) }));
   } finally {
     await encoder.release();
   }
@@ -121,11 +122,13 @@ export async function segmentPoints(sam: SamModel, image: SamImage, points: read
     coords[2 * i + 1] = y * (newH / height);
   });
   const { grid, maskSize } = sam.spec;
-  const out = await sam.decoder.run({
-    [POINT_DECODER_IO.imageEmbeddings]: new ort.Tensor("float32", image.embeddings, [1, sam.embedDim, grid, grid]),
-    [POINT_DECODER_IO.pointCoords]: new ort.Tensor("float32", coords, [n, 1, 2]),
-    [POINT_DECODER_IO.pointLabels]: new ort.Tensor("int64", new BigInt64Array(n).fill(1n), [n, 1]),
-  });
+  const out = await timed(`run mask-decoder (${n} points)`, () =>
+    sam.decoder.run({
+      [POINT_DECODER_IO.imageEmbeddings]: new ort.Tensor("float32", image.embeddings, [1, sam.embedDim, grid, grid]),
+      [POINT_DECODER_IO.pointCoords]: new ort.Tensor("float32", coords, [n, 1, 2]),
+      [POINT_DECODER_IO.pointLabels]: new ort.Tensor("int64", new BigInt64Array(n).fill(1n), [n, 1]),
+    }),
+  );
   const lowRes = out[POINT_DECODER_IO.lowResMasks].data as Float32Array;
   const iou = out[POINT_DECODER_IO.iouPredictions].data as Float32Array;
   const outputs = sam.spec.numMaskTokens - 1;
