@@ -66,7 +66,8 @@ interface Phase {
 
 /** Runs one phase in its own process under /usr/bin/time (asynchronously: the Hub server lives in this process). */
 async function measure(phase: string, command: string[], stdin?: string): Promise<Phase> {
-  const timing = join(dir, "time.txt");
+  // One file per harness process: a second run in the same --dir (--pull-only) measures at the same time.
+  const timing = join(dir, `time-${process.pid}.txt`);
   const started = performance.now();
   const loads = [loadavg()[0]];
   const sampler = setInterval(() => loads.push(loadavg()[0]), 5000);
