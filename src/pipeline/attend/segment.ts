@@ -1,13 +1,10 @@
 import { join } from "node:path";
 import { preprocessSam, type SamInput } from "../../image/preprocess.ts";
 import type { RgbImage } from "../../image/rgb-image.ts";
-import { buildSamEncoder } from "../../models/sam-encoder.ts";
-import { buildSamPointDecoder, POINT_DECODER_IO, type PointDecoderSpec } from "../../models/sam-prompt-decoder.ts";
+import { POINT_DECODER_IO, type PointDecoderSpec } from "../../models/sam-prompt-decoder.ts";
 import { createSession, ort, type Device } from "../../runtime/ort.ts";
-import { ensureCachedGraphs } from "../../convert/cache.ts";
-import { estimateConvertedBytes, saveGraph } from "../../convert/save-graph.ts";
-import { buildMaskPostprocess, postprocessMasks } from "../masks.ts";
-import { openSamCheckpoint } from "../../models/sam-checkpoint.ts";
+import { ensureSamPointGraphs } from "../../convert/sam-points.ts";
+import { postprocessMasks } from "../masks.ts";
 import { timed } from "../../runtime/stage-times.ts";
 
 /** SAM as three sessions: image encoder, point-prompt decoder, mask post-processing. */
@@ -22,36 +19,10 @@ export interface SamModel {
   release(): Promise<void>;
 }
 
-/** What SAM conversion wrote, recorded beside sam-encoder.onnx, point-decoder.onnx and postprocess.onnx. */
-interface SamManifest {
-  format: 1;
-  fingerprint: string;
-  spec: PointDecoderSpec;
-  embedDim: number;
-}
-
 /** SAM for point prompts (float32): converted once into the shared graph cache, then loaded from it. */
 export async function loadSam(path: string, device?: Device, onProgress?: (message: string) => void): Promise<SamModel> {
   const say = onProgress ?? (() => {});
-  const { dir, manifest } = await ensureCachedGraphs<SamManifest>({
-    sources: [path],
-    variant: "sam-points-fp32",
-    estimatedBytes: () => estimateConvertedBytes([path], "fp32", () => false),
-    build: async (tmp, fingerprint) => {
-      const { weights, config } = openSamCheckpoint(path);
-      try {
-        const encoder = buildSamEncoder(weights, config);
-        await saveGraph(encoder.graph, tmp, "sam-encoder", say);
-        const { graph, spec } = buildSamPointDecoder(weights, config);
-        await saveGraph(graph, tmp, "point-decoder", say);
-        await saveGraph(buildMaskPostprocess(spec.imageSize, spec.maskSize), tmp, "postprocess", say);
-        return { format: 1, fingerprint, spec, embedDim: encoder.spec.outChans };
-      } finally {
-        weights.close();
-      }
-    },
-    onProgress: say,
-  });
+  const { dir, manifest } = await ensureSamPointGraphs(path, say);
   say("loading SAM");
   const options = { device };
   const sessions: ort.InferenceSession[] = [];
