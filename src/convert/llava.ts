@@ -26,9 +26,12 @@ export function storedInverseFrequency(weights: WeightSource, config: LlamaConfi
   return first;
 }
 
+/** 2: the attention probe reads the last query's own softmax row (format 1 graphs hold far more memory in a prefill). */
+const LLAVA_FORMAT = 2;
+
 /** What LLaVA conversion wrote, recorded in manifest.json beside clip.onnx, llama.onnx and embed_tokens.f32. */
 export interface LlavaManifest {
-  format: 1;
+  format: typeof LLAVA_FORMAT;
   fingerprint: string;
   precision: LlamaPrecision;
   config: LlamaConfig;
@@ -56,7 +59,7 @@ async function convertLlava(dir: string, modelDir: string, visionDir: string, js
     await saveGraph(decoder, dir, "llama", say);
     const table = readEmbeddingTable(weights, config);
     writeFileSync(join(dir, "embed_tokens.f32"), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
-    return { format: 1, precision, config, grid: clipVisionShape(clipWeights).grid };
+    return { format: LLAVA_FORMAT, precision, config, grid: clipVisionShape(clipWeights).grid };
   } finally {
     weights.close();
     clipWeights.close();
@@ -70,6 +73,7 @@ export function ensureLlavaGraphs(modelDir: string, visionDir: string, json: Jso
     variant: `llava-${precision}`,
     estimatedBytes: () => estimateConvertedBytes([modelDir, visionDir], precision, isLanguageMatrix),
     build: async (tmp, fingerprint) => ({ ...(await convertLlava(tmp, modelDir, visionDir, json, precision, say)), fingerprint }),
+    accept: (manifest) => manifest.format === LLAVA_FORMAT,
     onProgress: say,
   });
 }
