@@ -11,6 +11,7 @@
  * --layers N writes a language model N layers deep (default 32, the published depth) to try the pipeline quickly.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, existsSync, readdirSync, statSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { blobSha256, servedCommit, startHubServer } from "../test/helpers/http-server.ts";
@@ -49,7 +50,8 @@ function bytesUnder(path: string): number {
 }
 
 const server = startHubServer();
-const env = { ...process.env, GLAMM_HOME: home, HF_HOME: join(dir, "hf"), HF_ENDPOINT: server.url };
+// GLAMM_DEBUG=1: the tasks write their per-stage times (graph loads, encoders, prefill, decode, masks) to the logs.
+const env = { ...process.env, GLAMM_HOME: home, HF_HOME: join(dir, "hf"), HF_ENDPOINT: server.url, GLAMM_DEBUG: "1" };
 
 interface Phase {
   phase: string;
@@ -57,13 +59,18 @@ interface Phase {
   wallS: number;
   peakRssGB: number;
   status: number;
+  /** The machine's 1-minute load average sampled every 5 s during the phase: mean and highest. */
+  load: { mean: number; max: number };
   disk: { served: number; pulled: number; converted: number };
 }
 
 /** Runs one phase in its own process under /usr/bin/time (asynchronously: the Hub server lives in this process). */
 async function measure(phase: string, command: string[], stdin?: string): Promise<Phase> {
-  const timing = join(dir, "time.txt");
+  // One file per harness process: a second run in the same --dir (--pull-only) measures at the same time.
+  const timing = join(dir, `time-${process.pid}.txt`);
   const started = performance.now();
+  const loads = [loadavg()[0]];
+  const sampler = setInterval(() => loads.push(loadavg()[0]), 5000);
   const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", timing, ...command], {
     env,
     stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
@@ -72,16 +79,18 @@ async function measure(phase: string, command: string[], stdin?: string): Promis
   });
   const [stdout, stderr] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
   const status = await child.exited;
+  clearInterval(sampler);
+  const load = { mean: Number((loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(2)), max: Math.max(...loads) };
   const wallS = (performance.now() - started) / 1000;
   const peakKiB = Number(readFileSync(timing, "utf8").trim().split("\n").at(-1));
   writeFileSync(join(out, `${phase.replace(/[^a-z0-9]+/gi, "-")}.log`), `$ ${command.join(" ")}\n${stdout}\n--- stderr\n${stderr}`);
   if (status !== 0) process.stderr.write(`${phase} failed (${status}):\n${stderr.trim().split("\n").slice(-8).join("\n")}\n`);
   const disk = { served: bytesUnder(served) / 1e9, pulled: bytesUnder(env.HF_HOME) / 1e9, converted: bytesUnder(join(home, "converted")) / 1e9 };
-  const result = { phase, command: command.join(" "), wallS, peakRssGB: (peakKiB * 1024) / 1e9, status, disk };
+  const result = { phase, command: command.join(" "), wallS, peakRssGB: (peakKiB * 1024) / 1e9, status, load, disk };
   appendFileSync(results, `${JSON.stringify(result)}\n`);
   console.log(
     `${phase.padEnd(46)} wall ${wallS.toFixed(1).padStart(7)} s  peak RSS ${result.peakRssGB.toFixed(2).padStart(6)} GB  ` +
-      `disk: served ${disk.served.toFixed(1)} GB, pulled ${disk.pulled.toFixed(1)} GB, converted ${disk.converted.toFixed(1)} GB${status === 0 ? "" : "  FAILED"}`,
+      `disk: served ${disk.served.toFixed(1)} GB, pulled ${disk.pulled.toFixed(1)} GB, converted ${disk.converted.toFixed(1)} GB, load ${load.mean.toFixed(1)} (max ${load.max.toFixed(1)})${status === 0 ? "" : "  FAILED"}`,
   );
   return result;
 }

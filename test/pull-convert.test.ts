@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeTinyCheckpoint } from "../src/models/tiny-checkpoint.ts";
@@ -45,6 +45,24 @@ test("pull --from converts a GLaMM checkpoint once its vision tower is in, and a
       [true, []],
       [true, []],
     ]);
+  } finally {
+    if (saved === undefined) delete process.env.GLAMM_HOME;
+    else process.env.GLAMM_HOME = saved;
+  }
+});
+
+test("pull remembers the verified hashes of a model glamm does not convert at pull time (the attend backend's first run hashes nothing again)", async () => {
+  const { clip } = writeTinyCheckpoint(join(work, "src-clip"), 6);
+  const home = join(work, "home-clip");
+  const env = { ...process.env, GLAMM_HOME: home, HF_HOME: join(work, "hf-clip") };
+  const saved = process.env.GLAMM_HOME;
+  process.env.GLAMM_HOME = home;
+  try {
+    const [{ record, converted }] = await pullModel("clip-vit-large-patch14-336", { from: clip, env });
+    expect(converted).toEqual(["glamm-onnx"]);
+    expect(existsSync(join(home, "converted"))).toBe(false);
+    const memo = JSON.parse(readFileSync(join(home, "hash-memo.json"), "utf8")) as Record<string, { sha256: string }>;
+    expect(record.files.map((f) => memo[join(record.dir, f.path)]?.sha256)).toEqual(record.files.map((f) => f.sha256));
   } finally {
     if (saved === undefined) delete process.env.GLAMM_HOME;
     else process.env.GLAMM_HOME = saved;

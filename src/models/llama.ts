@@ -222,7 +222,12 @@ function plainAttention(g: GraphBuilder, config: LlamaConfig, step: StepShape, i
     const pastProbabilities = g.slice(probabilities, g.ints([0]), step.capacity, [4]);
     const newProbabilities = g.slice(probabilities, step.capacity, [Number.MAX_SAFE_INTEGER], [4]);
     const attention = g.add(g.matMul(pastProbabilities, g.unsqueeze(pastValue, [2])), g.matMul(newProbabilities, g.unsqueeze(newValue, [2])));
-    return [mergeHeads(g, g.reshape(attention, [0, numHeads, -1, headDim])), newKeyColumns, newValue, probabilities];
+    // The probe's rows computed again for the last query alone (it sees every key, so no causal mask): onnxruntime
+    // runs the probe's slices only when the final concat needs them, so slicing `probabilities` kept every layer's
+    // [heads, S, capacity + S] alive through a prefill (+3.2 GB at 32 layers and 640 positions).
+    const lastQuery = g.slice(queries, [-1], [Number.MAX_SAFE_INTEGER], [3]);
+    const lastRow = g.softmax(g.concat([g.add(scores(lastQuery, pastKey), bufferMask), scores(lastQuery, newKeyColumns)], -1), -1);
+    return [mergeHeads(g, g.reshape(attention, [0, numHeads, -1, headDim])), newKeyColumns, newValue, lastRow];
   };
 }
 

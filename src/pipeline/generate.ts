@@ -1,4 +1,5 @@
 import { usageError } from "../cli/errors.ts";
+import { reportStage, timed } from "../runtime/stage-times.ts";
 import { seededRandom } from "../util/random.ts";
 import type { KvCache, LlamaDecoder } from "../models/llama-runner.ts";
 import { embedTokens, type EmbeddingTable, type SplicedSequence } from "./embeddings.ts";
@@ -116,7 +117,7 @@ const lastRow = (data: Float32Array, width: number) => data.slice(data.length - 
 /** One forward pass over prompt + answer (like the official referring-segmentation evaluation). */
 export async function teacherForced(decoder: LlamaDecoder, sequence: SplicedSequence, segTokenId: number): Promise<TeacherForcedResult> {
   const positions = segPositions(sequence.expandedIds, segTokenId);
-  const { logits, hidden } = await decoder.forward(sequence.embeds, undefined, { logitRows: positions });
+  const { logits, hidden } = await timed(`forward ${sequence.expandedIds.length} positions`, () => decoder.forward(sequence.embeds, undefined, { logitRows: positions }));
   const seg = { positions, hiddenStates: rows(hidden, decoder.config.hiddenSize, positions) };
   return { hiddenStates: hidden, seg, logitsAtSeg: logits };
 }
@@ -137,7 +138,8 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
   // The last prompt row and every row whose hidden state a [SEG] needs are computed, never reused.
   const reused = options.recompute ? undefined : options.prefix?.take(prompt.embeds, Math.min(promptLength - 1, ...promptSeg), decoder.config);
   const skipped = reused?.length ?? 0;
-  const prefill = await decoder.forward(prompt.embeds.subarray(skipped * hiddenSize), reused);
+  const prefill = await timed(`prefill ${promptLength - skipped} positions after ${skipped} reused`, () => decoder.forward(prompt.embeds.subarray(skipped * hiddenSize), reused));
+  const decodeStart = performance.now();
   const segHidden: Float32Array[] = promptSeg.map((p) => prefill.hidden.slice((p - skipped) * hiddenSize, (p - skipped + 1) * hiddenSize));
   const positions = [...promptSeg];
   const logitsLast = prefill.logits;
@@ -170,6 +172,7 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
       ({ logits, hidden, present: cache } = step);
     }
   }
+  reportStage(`decode ${Math.max(0, tokens.length - 1)} steps`, decodeStart);
   if (options.prefix && !options.recompute) options.prefix.remember(concat(prompt.embeds, embedTokens(table, fed)), cache);
   const hiddenStates = new Float32Array(segHidden.length * hiddenSize);
   segHidden.forEach((row, i) => hiddenStates.set(row, i * hiddenSize));

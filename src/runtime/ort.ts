@@ -1,10 +1,11 @@
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { runtimeError, usageError } from "../cli/errors.ts";
 import { notice } from "../cli/ui.ts";
 import { cudaStatus, type CudaStatus } from "./cuda.ts";
 import { returnFreedMemory } from "./malloc.ts";
+import { reportStage } from "./stage-times.ts";
 import { extractedBundleDir } from "./native.ts";
 
 export { ort };
@@ -82,8 +83,11 @@ export async function createSession(model: string | Uint8Array, options: Session
     typeof model === "string"
       ? ort.InferenceSession.create(model, { ...base, executionProviders })
       : ort.InferenceSession.create(model, { ...base, executionProviders });
+  const start = performance.now();
   try {
-    return await create(providers);
+    const session = await create(providers);
+    reportStage(`load ${typeof model === "string" ? basename(model) : "graph"}`, start);
+    return session;
   } catch (error) {
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     if (providers[0] === "cuda" && device === "auto") {

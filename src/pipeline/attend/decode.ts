@@ -1,5 +1,6 @@
 import { usageError } from "../../cli/errors.ts";
 import type { KvCache, LlamaDecoder, ProbeSpan } from "../../models/llama-runner.ts";
+import { reportStage, timed } from "../../runtime/stage-times.ts";
 import { embedTokens, type EmbeddingTable } from "../embeddings.ts";
 import { argmax } from "../generate.ts";
 
@@ -31,7 +32,8 @@ export async function decodeWithProbe(decoder: LlamaDecoder, table: EmbeddingTab
   const tokens: number[] = [];
   const probes: Float32Array[] = [];
   const logits: Float32Array[] = [];
-  let step = await decoder.forward(promptEmbeds, undefined, { probeSpan: span });
+  let step = await timed(`prefill ${promptEmbeds.length / decoder.config.hiddenSize} positions`, () => decoder.forward(promptEmbeds, undefined, { probeSpan: span }));
+  const decodeStart = performance.now();
   let cache: KvCache = step.present;
   for (;;) {
     if (!step.probe) throw new Error("the decoder graph has no attention probe");
@@ -44,5 +46,6 @@ export async function decodeWithProbe(decoder: LlamaDecoder, table: EmbeddingTab
     step = await decoder.forward(embedTokens(table, [token]), cache, { probeSpan: span });
     cache = step.present;
   }
+  reportStage(`decode ${tokens.length - 1} steps`, decodeStart);
   return { tokens, probes, logits };
 }

@@ -15,7 +15,7 @@ import { createSession, ort, type Device } from "../../runtime/ort.ts";
 import { LlamaTokenizer } from "../../text/tokenizer.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
 import { f32 } from "../trace-output.ts";
-import { ensureDiffLmmConverted, isDiffLmmConfig, type DiffLmmManifest, type DiffLmmSources } from "./difflmm-convert.ts";
+import { ensureDiffLmmConverted, isDiffLmmConfig, type DiffLmmManifest, type DiffLmmSources } from "../../convert/difflmm.ts";
 import { DEFAULT_NOISE_SEED, noiseFromFile, noisyLatents, seededNoise, type DiffusionNoise } from "./diffusion-noise.ts";
 import type { LlavaImage, LlavaModel } from "./llava.ts";
 

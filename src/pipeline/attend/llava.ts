@@ -1,20 +1,18 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { inputError, modelError } from "../../cli/errors.ts";
 import { loadClipPreprocessConfig, type ClipPreprocessConfig } from "../../image/clip-config.ts";
 import { expandToSquare, preprocessClip } from "../../image/preprocess.ts";
 import type { RgbImage } from "../../image/rgb-image.ts";
 import type { NpyArray } from "../../output/npy.ts";
-import { buildClipGraph, clipVisionShape, loadClipVisionConfig } from "../../models/clip.ts";
-import { readLlamaConfig, type LlamaConfig } from "../../models/llama-config.ts";
+import type { LlamaConfig } from "../../models/llama-config.ts";
 import { LlamaDecoder } from "../../models/llama-runner.ts";
-import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../../models/llama.ts";
+import type { LlamaPrecision } from "../../models/llama.ts";
 import { createSession, ort, type Device } from "../../runtime/ort.ts";
 import { LlamaTokenizer, tokenizerImageToken, IMAGE_PLACEHOLDER, IMAGE_TOKEN_INDEX } from "../../text/tokenizer.ts";
 import { readJsonObject, type JsonObject } from "../../util/json.ts";
-import { openWeights, type WeightSource } from "../../weights/index.ts";
-import { ensureCachedGraphs } from "../../convert/cache.ts";
-import { estimateConvertedBytes, isLanguageMatrix, saveGraph } from "../../convert/save-graph.ts";
+import { ensureLlavaGraphs } from "../../convert/llava.ts";
+import { timed } from "../../runtime/stage-times.ts";
 import type { EmbeddingTable } from "../embeddings.ts";
 import { LLAVA_V1_SYSTEM } from "../prompt.ts";
 
@@ -73,63 +71,9 @@ function visionFolder(modelDir: string, config: JsonObject, given?: string): str
   return found;
 }
 
-const INV_FREQ = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
-
-/**
- * The rotary frequencies LLaVA-1.5 checkpoints store per layer (float16-rounded; the official model rotates with
- * them), when present and all equal.
- */
-export function storedInverseFrequency(weights: WeightSource, config: LlamaConfig): Float32Array | undefined {
-  const keys = weights.keys().filter((key) => INV_FREQ.test(key));
-  if (keys.length === 0) return undefined;
-  const first = weights.read(keys[0]);
-  if (first.length !== config.headDim / 2) throw modelError(`${keys[0]} holds ${first.length} values; head size ${config.headDim} needs ${config.headDim / 2}`);
-  for (const key of keys.slice(1)) {
-    if (weights.read(key).some((v, i) => v !== first[i])) throw modelError(`the checkpoint's rotary_emb.inv_freq differ between layers (${keys[0]}, ${key})`);
-  }
-  return first;
-}
-
 function checkLlavaSettings(config: JsonObject, source: string): void {
   if ((config.image_aspect_ratio ?? "pad") !== "pad") throw modelError(`${source}: image_aspect_ratio ${JSON.stringify(config.image_aspect_ratio)} is not supported (LLaVA-1.5 uses "pad")`);
   if (config.mm_use_im_start_end === true) throw modelError(`${source}: mm_use_im_start_end is not supported (LLaVA-1.5 does not use it)`);
-}
-
-/** What LLaVA conversion wrote, recorded in manifest.json beside clip.onnx, llama.onnx and embed_tokens.f32. */
-interface LlavaManifest {
-  format: 1;
-  fingerprint: string;
-  precision: LlamaPrecision;
-  config: LlamaConfig;
-  /** Side of the CLIP patch grid. */
-  grid: number;
-}
-
-/** Builds LLaVA's CLIP + projector and decoder (with the attention probe) graphs into `dir`, one tensor at a time. */
-async function convertLlava(dir: string, modelDir: string, visionDir: string, json: JsonObject, precision: LlamaPrecision, say: (m: string) => void): Promise<Omit<LlavaManifest, "fingerprint">> {
-  const configPath = join(modelDir, "config.json");
-  const weights = openWeights(modelDir);
-  const clipWeights = openWeights(visionDir);
-  try {
-    const config = readLlamaConfig(json, weights);
-    const select = json.mm_vision_select_layer ?? -2;
-    if (!Number.isInteger(select)) throw modelError(`${configPath}: invalid "mm_vision_select_layer": ${JSON.stringify(select)}`);
-    if ((json.mm_vision_select_feature ?? "patch") !== "patch") throw modelError(`${configPath}: only mm_vision_select_feature "patch" is supported`);
-    const settings = { selectLayer: select as number, selectFeature: "patch" as const, withRegion: false, regionLevels: 1 };
-    await saveGraph(buildClipGraph(clipWeights, loadClipVisionConfig(visionDir), weights, settings, { traceHiddenStates: [] }), dir, "clip", say);
-    const decoder = buildLlamaGraph(weights, config, {
-      precision,
-      probe: { layers: "all", head: "n_heads-2" },
-      rotaryInverseFrequency: storedInverseFrequency(weights, config),
-    });
-    await saveGraph(decoder, dir, "llama", say);
-    const table = readEmbeddingTable(weights, config);
-    writeFileSync(join(dir, "embed_tokens.f32"), new Uint8Array(table.buffer, table.byteOffset, table.byteLength));
-    return { format: 1, precision, config, grid: clipVisionShape(clipWeights).grid };
-  } finally {
-    weights.close();
-    clipWeights.close();
-  }
 }
 
 /** LLaVA-1.5 ready to run: converted once into the shared graph cache, then loaded from it. */
@@ -143,13 +87,7 @@ export async function loadLlava(modelDir: string, options: LlavaOptions = {}): P
   const visionDir = visionFolder(modelDir, json, options.vision);
   const precision = options.precision ?? "fp32";
   const say = options.onProgress ?? (() => {});
-  const { dir, manifest } = await ensureCachedGraphs<LlavaManifest>({
-    sources: [modelDir, visionDir],
-    variant: `llava-${precision}`,
-    estimatedBytes: () => estimateConvertedBytes([modelDir, visionDir], precision, isLanguageMatrix),
-    build: async (tmp, fingerprint) => ({ ...(await convertLlava(tmp, modelDir, visionDir, json, precision, say)), fingerprint }),
-    onProgress: say,
-  });
+  const { dir, manifest } = await ensureLlavaGraphs(modelDir, visionDir, json, precision, say);
   say("loading LLaVA");
   const { config, grid } = manifest;
   const session = { device: options.device };
@@ -197,7 +135,7 @@ export async function encodeLlavaImage(model: LlavaModel, image: RgbImage): Prom
   if (model.encodeImage) return model.encodeImage(image);
   const square = expandToSquare(image, model.clipPreprocess.mean);
   const { pixelValues } = preprocessClip(square, model.clipPreprocess);
-  const out = await model.clip.run({ pixel_values: new ort.Tensor("float32", pixelValues.data, pixelValues.dims) });
+  const out = await timed("run clip", () => model.clip.run({ pixel_values: new ort.Tensor("float32", pixelValues.data, pixelValues.dims) }));
   return {
     square,
     pixelValues: pixelValues.data,

@@ -1,13 +1,11 @@
 import { join } from "node:path";
 import { preprocessSam, type SamInput } from "../../image/preprocess.ts";
 import type { RgbImage } from "../../image/rgb-image.ts";
-import { buildSamEncoder } from "../../models/sam-encoder.ts";
-import { buildSamPointDecoder, POINT_DECODER_IO, type PointDecoderSpec } from "../../models/sam-prompt-decoder.ts";
+import { POINT_DECODER_IO, type PointDecoderSpec } from "../../models/sam-prompt-decoder.ts";
 import { createSession, ort, type Device } from "../../runtime/ort.ts";
-import { ensureCachedGraphs } from "../../convert/cache.ts";
-import { estimateConvertedBytes, saveGraph } from "../../convert/save-graph.ts";
-import { buildMaskPostprocess, postprocessMasks } from "../masks.ts";
-import { openSamCheckpoint } from "../../models/sam-checkpoint.ts";
+import { ensureSamPointGraphs } from "../../convert/sam-points.ts";
+import { postprocessMasks } from "../masks.ts";
+import { timed } from "../../runtime/stage-times.ts";
 
 /** SAM as three sessions: image encoder, point-prompt decoder, mask post-processing. */
 export interface SamModel {
@@ -21,36 +19,10 @@ export interface SamModel {
   release(): Promise<void>;
 }
 
-/** What SAM conversion wrote, recorded beside sam-encoder.onnx, point-decoder.onnx and postprocess.onnx. */
-interface SamManifest {
-  format: 1;
-  fingerprint: string;
-  spec: PointDecoderSpec;
-  embedDim: number;
-}
-
 /** SAM for point prompts (float32): converted once into the shared graph cache, then loaded from it. */
 export async function loadSam(path: string, device?: Device, onProgress?: (message: string) => void): Promise<SamModel> {
   const say = onProgress ?? (() => {});
-  const { dir, manifest } = await ensureCachedGraphs<SamManifest>({
-    sources: [path],
-    variant: "sam-points-fp32",
-    estimatedBytes: () => estimateConvertedBytes([path], "fp32", () => false),
-    build: async (tmp, fingerprint) => {
-      const { weights, config } = openSamCheckpoint(path);
-      try {
-        const encoder = buildSamEncoder(weights, config);
-        await saveGraph(encoder.graph, tmp, "sam-encoder", say);
-        const { graph, spec } = buildSamPointDecoder(weights, config);
-        await saveGraph(graph, tmp, "point-decoder", say);
-        await saveGraph(buildMaskPostprocess(spec.imageSize, spec.maskSize), tmp, "postprocess", say);
-        return { format: 1, fingerprint, spec, embedDim: encoder.spec.outChans };
-      } finally {
-        weights.close();
-      }
-    },
-    onProgress: say,
-  });
+  const { dir, manifest } = await ensureSamPointGraphs(path, say);
   say("loading SAM");
   const options = { device };
   const sessions: ort.InferenceSession[] = [];
@@ -86,7 +58,7 @@ export async function embedSamImage(sam: SamModel, image: RgbImage): Promise<Sam
   const encoder = await sam.openEncoder();
   let out: ort.InferenceSession.OnnxValueMapType;
   try {
-    out = await encoder.run({ pixel_values: new ort.Tensor("float32", input.pixelValues.data, input.pixelValues.dims) });
+    out = await timed("run sam-encoder", () => encoder.run({ pixel_values: new ort.Tensor("float32", input.pixelValues.data, input.pixelValues.dims) }));
   } finally {
     await encoder.release();
   }
@@ -121,11 +93,13 @@ export async function segmentPoints(sam: SamModel, image: SamImage, points: read
     coords[2 * i + 1] = y * (newH / height);
   });
   const { grid, maskSize } = sam.spec;
-  const out = await sam.decoder.run({
-    [POINT_DECODER_IO.imageEmbeddings]: new ort.Tensor("float32", image.embeddings, [1, sam.embedDim, grid, grid]),
-    [POINT_DECODER_IO.pointCoords]: new ort.Tensor("float32", coords, [n, 1, 2]),
-    [POINT_DECODER_IO.pointLabels]: new ort.Tensor("int64", new BigInt64Array(n).fill(1n), [n, 1]),
-  });
+  const out = await timed(`run mask-decoder (${n} points)`, () =>
+    sam.decoder.run({
+      [POINT_DECODER_IO.imageEmbeddings]: new ort.Tensor("float32", image.embeddings, [1, sam.embedDim, grid, grid]),
+      [POINT_DECODER_IO.pointCoords]: new ort.Tensor("float32", coords, [n, 1, 2]),
+      [POINT_DECODER_IO.pointLabels]: new ort.Tensor("int64", new BigInt64Array(n).fill(1n), [n, 1]),
+    }),
+  );
   const lowRes = out[POINT_DECODER_IO.lowResMasks].data as Float32Array;
   const iou = out[POINT_DECODER_IO.iouPredictions].data as Float32Array;
   const outputs = sam.spec.numMaskTokens - 1;

@@ -12,6 +12,7 @@ import { LlamaTokenizer } from "../../text/tokenizer.ts";
 import { ensureConverted, type ConvertedManifest, type GlammSources, type Precision } from "../../convert/glamm.ts";
 import { GLAMM_DEFAULT_BBOX_TOKEN_ID, spliceEmbeddings, type EmbeddingTable, type SplicedSequence } from "../embeddings.ts";
 import { postprocessMasks, type PostprocessedMasks } from "../masks.ts";
+import { timed } from "../../runtime/stage-times.ts";
 import { SamEmbeddingCache, type SamEmbedding } from "../sam-cache.ts";
 
 export interface LoadOptions {
@@ -94,7 +95,7 @@ export class GlammModel {
   private async runOnce(name: "clip" | "sam-encoder" | "region", feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     const session = await this.open(name);
     try {
-      return await session.run(feeds);
+      return await timed(`run ${name}`, () => session.run(feeds));
     } finally {
       await session.release();
     }
@@ -152,13 +153,15 @@ export class GlammModel {
   async masks(encoded: EncodedImage, segHidden: Float32Array): Promise<MaskResult> {
     const count = segHidden.length / this.manifest.llama.hiddenSize;
     const embeddings = new ort.Tensor("float32", encoded.samEmbeddings.data, encoded.samEmbeddings.dims);
-    const out = await this.sessions.maskDecoder.run({
-      seg_hidden_states: new ort.Tensor("float32", segHidden, [count, this.manifest.llama.hiddenSize]),
-      image_embeddings: embeddings,
-    });
+    const out = await timed(`run mask-decoder (${count} masks)`, () =>
+      this.sessions.maskDecoder.run({
+        seg_hidden_states: new ort.Tensor("float32", segHidden, [count, this.manifest.llama.hiddenSize]),
+        image_embeddings: embeddings,
+      }),
+    );
     const lowRes = tensorData(out.low_res_masks);
     const { resizedSize, originalSize } = encoded.samInput;
-    const post = await postprocessMasks(this.sessions.postprocess, lowRes, count, resizedSize, originalSize);
+    const post = await timed("mask postprocess", () => postprocessMasks(this.sessions.postprocess, lowRes, count, resizedSize, originalSize));
     return { ...post, lowRes, iou: tensorData(out.iou_predictions), decoderOutputs: out };
   }
 

@@ -1,19 +1,19 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { modelError } from "../../cli/errors.ts";
-import type { GraphBuilder } from "../../graph/builder.ts";
-import { clipVisionShape, loadClipVisionConfig } from "../../models/clip.ts";
-import { buildDiffLmmClipGraph, buildSdClipBlockGraph } from "../../models/difflmm-projector.ts";
-import { readLlamaConfig, type LlamaConfig } from "../../models/llama-config.ts";
-import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../../models/llama.ts";
-import { diffusersWeightsFile, readUNetConfig, readVaeConfig } from "../../models/sd-config.ts";
-import { buildUNetGraph, unetUpFeatureShapes } from "../../models/sd-unet.ts";
-import { buildVaeEncoderGraph, vaeLatentSide } from "../../models/sd-vae-encoder.ts";
-import { readJsonObject, type JsonObject } from "../../util/json.ts";
-import { openWeights, type WeightSource } from "../../weights/index.ts";
-import { LoraMergedWeights } from "../../weights/lora.ts";
-import { ensureCachedGraphs } from "../../convert/cache.ts";
-import { estimateConvertedBytes, isLanguageMatrix } from "../../convert/save-graph.ts";
+import { modelError } from "../cli/errors.ts";
+import type { GraphBuilder } from "../graph/builder.ts";
+import { clipVisionShape, loadClipVisionConfig } from "../models/clip.ts";
+import { buildDiffLmmClipGraph, buildSdClipBlockGraph } from "../models/difflmm-projector.ts";
+import { readLlamaConfig, type LlamaConfig } from "../models/llama-config.ts";
+import { buildLlamaGraph, readEmbeddingTable, type LlamaPrecision } from "../models/llama.ts";
+import { diffusersWeightsFile, readUNetConfig, readVaeConfig } from "../models/sd-config.ts";
+import { buildUNetGraph, unetUpFeatureShapes } from "../models/sd-unet.ts";
+import { buildVaeEncoderGraph, vaeLatentSide } from "../models/sd-vae-encoder.ts";
+import { readJsonObject, type JsonObject } from "../util/json.ts";
+import { openWeights, type WeightSource } from "../weights/index.ts";
+import { LoraMergedWeights } from "../weights/lora.ts";
+import { ensureCachedGraphs } from "./cache.ts";
+import { estimateConvertedBytes, isLanguageMatrix } from "./save-graph.ts";
 import { storedInverseFrequency } from "./llava.ts";
 
 /** The four checkpoints DiffLMM is made of, in their official layouts. */
