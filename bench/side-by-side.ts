@@ -127,7 +127,10 @@ for (const stage of chosen) {
   for (let round = 0; round < rounds; round++) {
     for (const [name, run] of sides) {
       loads.push(waitForQuiet());
-      samples.get(name)!.push(run(stage));
+      const sample = run(stage);
+      samples.get(name)!.push(sample);
+      // Each run as it ends (stderr), so a long stage stopped part-way still leaves its figures.
+      console.error(`${stage.name} round ${round + 1} ${name}: ${sample.times.map(fmt).join(", ")}, ${(sample.peakRssMiB / 1024).toFixed(2)} GiB peak, load ${loads.at(-1)!.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`);
     }
   }
   const stats = new Map([...samples].map(([name, s]) => [name, summary(s)]));
