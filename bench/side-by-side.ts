@@ -8,8 +8,10 @@
  *
  *   npx bun bench/side-by-side.ts [stage ...] [--rounds 3] [--repeat 3] [--warmup 1] [--before DIR] [--also K=V] [--markdown]
  *
- * Stage names match by prefix (llama, clip, sam, region). SIDE_BY_SIDE_LAYERS (default 2) and
- * SIDE_BY_SIDE_SAM_BLOCKS (default 8: blocks 0-7, the last global) size the LLaMA and SAM stages.
+ * Stage names match by prefix (llama, clip, sam, region, sdxl). SIDE_BY_SIDE_LAYERS (default 2) and
+ * SIDE_BY_SIDE_SAM_BLOCKS (default 8: blocks 0-7, the last global) size the LLaMA and SAM stages;
+ * SIDE_BY_SIDE_SDXL_SCALE (default 1: the real UNet, ~10-12 GB peak each side) and SIDE_BY_SIDE_SDXL_SIDE (default
+ * 128 latents) the SDXL UNet step. sdxl runs only when named (its real size needs a big-memory slot).
  */
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
@@ -23,6 +25,8 @@ interface Stage {
 
 const LAYERS = process.env.SIDE_BY_SIDE_LAYERS ?? "2";
 const SAM_BLOCKS = process.env.SIDE_BY_SIDE_SAM_BLOCKS ?? "8";
+const SDXL_SCALE = process.env.SIDE_BY_SIDE_SDXL_SCALE ?? "1";
+const SDXL_SIDE = process.env.SIDE_BY_SIDE_SDXL_SIDE ?? "128";
 
 const STAGES: Stage[] = [
   {
@@ -42,7 +46,14 @@ const STAGES: Stage[] = [
     reference: ["sam_encoder.py", "--blocks", SAM_BLOCKS],
   },
   { name: "region-encoder (2 boxes)", glamm: ["region-encoder"], reference: ["region_encoder.py"] },
+  {
+    name: `sdxl-unet (one step, CFG batch 2, ${SDXL_SIDE}² latents, widths × ${SDXL_SCALE})`,
+    glamm: ["sdxl-unet", "--param", `scale=${SDXL_SCALE}`, "--param", `side=${SDXL_SIDE}`],
+    reference: ["sdxl_unet.py", "--scale", SDXL_SCALE, "--side", SDXL_SIDE],
+  },
 ];
+/** Stages run only when named on the command line. */
+const ON_REQUEST = new Set(["sdxl-unet"]);
 
 interface Sample {
   times: number[];
@@ -62,7 +73,7 @@ const before = option("--before", "");
 const also = option("--also", "");
 const maxLoadWaitS = Number(option("--max-wait", "120"));
 const markdown = args.includes("--markdown") && Boolean(args.splice(args.indexOf("--markdown"), 1));
-const chosen = args.length ? STAGES.filter((s) => args.some((a) => s.name.startsWith(a))) : STAGES;
+const chosen = args.length ? STAGES.filter((s) => args.some((a) => s.name.startsWith(a))) : STAGES.filter((s) => !ON_REQUEST.has(s.glamm[0]));
 
 /** Waits (up to --max-wait seconds) until the 1-minute load is under half the cores; returns the load it ran at. */
 function waitForQuiet(): number {
@@ -116,7 +127,10 @@ for (const stage of chosen) {
   for (let round = 0; round < rounds; round++) {
     for (const [name, run] of sides) {
       loads.push(waitForQuiet());
-      samples.get(name)!.push(run(stage));
+      const sample = run(stage);
+      samples.get(name)!.push(sample);
+      // Each run as it ends (stderr), so a long stage stopped part-way still leaves its figures.
+      console.error(`${stage.name} round ${round + 1} ${name}: ${sample.times.map(fmt).join(", ")}, ${(sample.peakRssMiB / 1024).toFixed(2)} GiB peak, load ${loads.at(-1)!.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`);
     }
   }
   const stats = new Map([...samples].map(([name, s]) => [name, summary(s)]));

@@ -4,7 +4,7 @@ import { buildSdxlUNetGraph, SDXL_UNET_IO } from "../models/sdxl-unet.ts";
 import { rgbImage } from "../image/rgb-image.ts";
 import { ort } from "../runtime/ort.ts";
 import { RandomWeights } from "../weights/random.ts";
-import { benchFloatType, temporarySession } from "./random-weights.ts";
+import { benchFloatType, benchLinearWeights, temporarySession } from "./random-weights.ts";
 import type { Benchmark } from "./runner.ts";
 import { conv, linear, resnet, type Shapes, transformer, vector } from "./unet-shapes.ts";
 
@@ -83,14 +83,21 @@ export const sdxlBenchmarks: Benchmark[] = [
   {
     name: "sdxl-unet",
     description:
-      "one SDXL inpainting UNet step (9-channel, text_time): batch 2 (classifier-free guidance) at 128² latents, 77-token context (random weights, 10 GB fp32; params scale=1|0.5|0.25|0.125 widths, side, batch=1|2, dtype, weights=fp32|fp16 storage)",
+      "one SDXL inpainting UNet step (9-channel, text_time): batch 2 (classifier-free guidance) at 128² latents, 77-token context (random weights, 10 GB fp32; params scale=1|0.5|0.25|0.125 widths, side, batch=1|2, dtype, weights=fp32|fp16 storage, linears=float|int8)",
     async prepare({ device, params }) {
       const { side, batch, channels, groups } = sdxlBenchSizes(params);
       const floatType = benchFloatType(params);
       const weights = params.weights ?? "fp32";
       if (weights !== "fp32" && weights !== "fp16") throw usageError(`weights must be fp32 or fp16 (got ${weights})`);
       const weightType = floatType === "float16" || weights === "fp16" ? "float16" : "float32";
-      const graph = buildSdxlUNetGraph(new RandomWeights(sdxlUNetShapes(channels)), sdxlUNetConfig(groups), { latentSide: side, contextLength: SDXL.context, timeIds: SDXL.timeIds, floatType, weightType });
+      const graph = buildSdxlUNetGraph(new RandomWeights(sdxlUNetShapes(channels)), sdxlUNetConfig(groups), {
+        latentSide: side,
+        contextLength: SDXL.context,
+        timeIds: SDXL.timeIds,
+        floatType,
+        weightType,
+        linearWeights: benchLinearWeights(params),
+      });
       const { session, dispose } = await temporarySession(graph, device);
       const feeds = {
         [SDXL_UNET_IO.sample]: new ort.Tensor("float32", wave(batch * SDXL.inChannels * side * side, 1), [batch, SDXL.inChannels, side, side]),

@@ -21,8 +21,14 @@ function sdAttention(g: GraphBuilder, w: ModuleWeights, name: string, x: string,
     [`${name}.to_q`, x],
     [`${name}.to_k`, context],
     [`${name}.to_v`, context],
-  ].map(([proj, input]) => splitHeads(g, linear(g, w, proj, input), heads, headDim));
-  return linear(g, w, `${name}.to_out.0`, mergeHeads(g, scaledDotProductAttention(g, q, k, v, headDim)));
+  ].map(([proj, input]) => linear(g, w, proj, input));
+  // float32: onnxruntime's MultiHeadAttention, which on the CPU runs flash attention in L2-sized tiles, so SDXL's
+  // 64² self-attention never holds its [B, heads, 4096, 4096] score maps (1.25 GiB at batch 2).
+  const attention =
+    g.floatType === "float32"
+      ? g.multiHeadAttention(q, k, v, { numHeads: heads, scale: 1 / Math.sqrt(headDim) })
+      : mergeHeads(g, scaledDotProductAttention(g, ...([q, k, v].map((t) => splitHeads(g, t, heads, headDim)) as [string, string, string]), headDim));
+  return linear(g, w, `${name}.to_out.0`, attention);
 }
 
 /** FeedForward with GEGLU: proj → (hidden, gate) halves → hidden · gelu(gate) → net.2. */

@@ -39,6 +39,8 @@ export function sdxlUNetShape(weights: WeightSource): SdxlUNetShape {
 export interface SdxlUNetGraphOptions {
   floatType?: "float32" | "float16";
   weightType?: "float32" | "float16";
+  /** "int8": every Linear (the transformer blocks, most of the parameters) as per-column int8 DynamicQuantizeMatMul. */
+  linearWeights?: "float" | "int8";
   latentSide: number;
   contextLength: number;
   /** Number of time ids (6 without aesthetic score). */
@@ -63,7 +65,7 @@ export function buildSdxlUNetGraph(weights: WeightSource, config: UNetConfig, op
   const pooledWidth = shape.addEmbeddingInput - options.timeIds * timeWidth;
   if (pooledWidth <= 0) throw modelError(`add_embedding takes ${shape.addEmbeddingInput} inputs, not more than ${options.timeIds} time ids × ${timeWidth}`);
 
-  const g = new GraphBuilder({ name: "sdxl_unet", floatType: options.floatType, weightType: options.weightType });
+  const g = new GraphBuilder({ name: "sdxl_unet", floatType: options.floatType, weightType: options.weightType, linearWeights: options.linearWeights });
   const side = options.latentSide;
   const sample = g.input(SDXL_UNET_IO.sample, "float32", ["batch", shape.inChannels, side, side]);
   const timestep = g.input(SDXL_UNET_IO.timestep, "float32", [1]);
