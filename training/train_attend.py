@@ -83,7 +83,7 @@ def main():
     sam_cfg = glamm_cfg["oracle_sam_config"]
     os.makedirs(args.out, exist_ok=True)
 
-    def step_figures(scene):
+    def step_figures(scene, _step):
         image = Image.open(os.path.join(args.data, scene["image"])).convert("RGB")
         labels = Image.open(os.path.join(args.data, scene["labels"])).convert("L")
         caption = llava_loss(llava, clip, glamm_cfg, clip_cfg, pre, image, next(s for s in scene["samples"] if s["task"] == "llava"))

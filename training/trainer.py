@@ -34,7 +34,7 @@ def read_scenes(data):
 
 
 def train(args, params, scenes, step_figures, save, log_path):
-    """`step_figures(scene)` gives the step's named figures: tensors are losses (summed and minimised), floats are logged.
+    """`step_figures(scene, step)` gives the step's named figures: tensors are losses (summed and minimised), floats are logged.
     Every save also writes OUT/resume.pt (parameters, optimiser, schedule, order, random states), and a run started
     again with the same arguments continues from it, so a long training can span several sittings."""
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
@@ -51,7 +51,7 @@ def train(args, params, scenes, step_figures, save, log_path):
     for step in range(first, args.steps):
         if step % len(order) == 0:
             random.shuffle(order)
-        figures = step_figures(scenes[order[step % len(order)]])
+        figures = step_figures(scenes[order[step % len(order)]], step)
         opt.zero_grad()
         sum(v for v in figures.values() if torch.is_tensor(v)).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
