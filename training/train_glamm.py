@@ -227,7 +227,7 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id
 def main():
     def extra(ap):
         ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)")
-        ap.add_argument("--vision-lr-scale", type=float, default=0.1, help="--lr times this for the CLIP tower and projector (trained first by pretrain_vision.py)")
+        ap.add_argument("--vision-lr-scale", type=float, default=0.1, help="--lr times this for the CLIP tower, projector and SAM image encoder (trained first by pretrain_vision.py and pretrain_sam.py)")
         ap.add_argument("--guide-weight", type=float, default=0.5, help="weight of the attention-guide loss (0: off)")
 
     args = trainer.parse_args(4000, extra)
@@ -244,7 +244,7 @@ def main():
         return {"lm": lm, "mask": mk, "guide": args.guide_weight * guide, "align": args.guide_weight * align, "token_acc": accuracy}
 
     params = list(p.values()) + list(pc.values())
-    pretrained = [k.startswith("model.mm_projector.") for k in p] + [True] * len(pc)
+    pretrained = [k.startswith(("model.mm_projector.", "model.grounding_encoder.image_encoder.")) for k in p] + [True] * len(pc)
     scales = [args.vision_lr_scale if v else 1.0 for v in pretrained]
     trainer.train(args, params, trainer.read_scenes(args.data), step_figures, lambda: save(args.init, args.out, p, pc), args.log or os.path.join(args.out, "log.jsonl"), scales)
 
