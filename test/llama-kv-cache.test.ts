@@ -42,7 +42,7 @@ for (const attention of ["plain", "gqa"] as const) {
     let decoder: LlamaDecoder;
     let full: Float32Array;
     beforeAll(async () => {
-      decoder = await LlamaDecoder.create(buildLlamaGraph(weights, CONFIG, { attention }).toBytes(), CONFIG, { device: "cpu" });
+      decoder = await LlamaDecoder.create(buildLlamaGraph(weights, CONFIG, { attention }).toBytes(), CONFIG, { device: "cpu", attention });
       full = (await decoder.forward(embeds)).hidden;
     });
     afterAll(() => decoder.release());

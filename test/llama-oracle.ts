@@ -83,7 +83,7 @@ export class Oracle {
   }
 
   decoder(options: LlamaGraphOptions = {}): Promise<LlamaDecoder> {
-    return LlamaDecoder.create(buildLlamaGraph(this.weights, this.config, options).toBytes(), this.config, { device: "cpu" });
+    return LlamaDecoder.create(buildLlamaGraph(this.weights, this.config, options).toBytes(), this.config, { device: "cpu", attention: options.attention });
   }
 
   get eosTokenId(): number {

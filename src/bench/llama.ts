@@ -47,7 +47,7 @@ async function setUp({ device, params }: BenchOptions): Promise<Setup> {
     const path = join(dir, "decoder.onnx");
     await buildLlamaGraph(weights, config, { precision, int4AccuracyLevel: accuracy as 0 | 4, int4BlockSize: blockSize }).save(path);
     Bun.gc(true); // the builder's copy of the weights, before onnxruntime loads its own (a 7B int4 graph is ~4 GB)
-    const decoder = await LlamaDecoder.create(path, config, { device });
+    const decoder = await LlamaDecoder.create(path, config, { device, profilePrefix: process.env.GLAMM_BENCH_PROFILE });
     return { decoder, config, prompt, dispose: async () => void (await decoder.release(), weights.close(), rmSync(dir, { recursive: true, force: true })) };
   } catch (error) {
     weights.close();

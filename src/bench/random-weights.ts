@@ -20,16 +20,20 @@ export function benchLinearWeights(params: Record<string, string>): "float" | "i
   return linears;
 }
 
-/** Writes the graph to a temporary folder (external data, so models over 2 GiB work) and opens a session on it. */
+/**
+ * Writes the graph to a temporary folder (external data, so models over 2 GiB work) and opens a session on it. With
+ * GLAMM_BENCH_PROFILE=PREFIX set, onnxruntime profiles every run into PREFIX_<date>.json (see bench/profile-summary.ts).
+ */
 export async function temporarySession(graph: GraphBuilder, device: BenchOptions["device"]): Promise<{ session: ort.InferenceSession; dispose: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "glamm-bench-"));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   try {
     await graph.save(join(dir, "model.onnx"));
-    const session = await createSession(join(dir, "model.onnx"), { device });
+    const session = await createSession(join(dir, "model.onnx"), { device, profilePrefix: process.env.GLAMM_BENCH_PROFILE });
     return {
       session,
       dispose: async () => {
+        if (process.env.GLAMM_BENCH_PROFILE) session.endProfiling();
         await session.release();
         removeDir();
       },

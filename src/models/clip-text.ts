@@ -76,7 +76,7 @@ export function buildClipTextGraph(weights: WeightSource, config: ClipTextConfig
   const tokens = g.gather(checkpointWeight(g, weights, `${e}.token_embedding.weight`, 2), ids);
   let x = g.add(tokens, checkpointWeight(g, weights, `${e}.position_embedding.weight`, 2));
   for (let layer = 0; layer < config.numLayers; layer++) {
-    x = g.scope(`text_layer${layer}`, () => clipEncoderLayer(g, weights, config, `${TEXT}.encoder.layers.${layer}`, width, x, true));
+    x = g.scope(`text_layer${layer}`, () => clipEncoderLayer(g, weights, config, `${TEXT}.encoder.layers.${layer}`, x, true));
     if (layer === config.numLayers - 2) g.output(x, CLIP_TEXT_IO.penultimate, "float32", [1, positions, width]);
   }
   const last = torchLayerNorm(g, weights, `${TEXT}.final_layer_norm`, x, config.layerNormEps);

@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import { readJsonObject } from "../util/json.ts";
 import { modelError } from "../cli/errors.ts";
-import { mergeHeads, scaledDotProductAttention, splitHeads } from "../graph/blocks.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
 import { regionEncoderShape } from "./region-encoder.ts";
@@ -107,12 +106,12 @@ export function regionLevelIndices(selectLayer: number, levels: number, count: n
 }
 
 /** One CLIPEncoderLayer (pre-norm attention and MLP) at `prefix`; the text encoder's attention is causal. */
-export function clipEncoderLayer(g: GraphBuilder, weights: WeightSource, config: Pick<ClipVisionConfig, "numHeads" | "layerNormEps" | "hiddenAct">, prefix: string, width: number, x: string, causal = false): string {
-  const headDim = width / config.numHeads;
+export function clipEncoderLayer(g: GraphBuilder, weights: WeightSource, config: Pick<ClipVisionConfig, "numHeads" | "layerNormEps" | "hiddenAct">, prefix: string, x: string, causal = false): string {
   const norm = (name: string, value: string) => torchLayerNorm(g, weights, `${prefix}.${name}`, value, config.layerNormEps);
   const h = norm("layer_norm1", x);
-  const [q, k, v] = ["q_proj", "k_proj", "v_proj"].map((name) => splitHeads(g, torchLinear(g, weights, `${prefix}.self_attn.${name}`, h), config.numHeads, headDim));
-  const attended = mergeHeads(g, scaledDotProductAttention(g, q, k, v, headDim, { causal }));
+  const [q, k, v] = ["q_proj", "k_proj", "v_proj"].map((name) => torchLinear(g, weights, `${prefix}.self_attn.${name}`, h));
+  // One com.microsoft node for split heads, scaled scores, softmax and merge (default scale 1/√headDim, as CLIP's).
+  const attended = g.multiHeadAttention(q, k, v, { numHeads: config.numHeads, causal });
   const afterAttention = g.add(x, torchLinear(g, weights, `${prefix}.self_attn.out_proj`, attended));
   const fc1 = torchLinear(g, weights, `${prefix}.mlp.fc1`, norm("layer_norm2", afterAttention));
   const activated = config.hiddenAct === "gelu" ? g.gelu(fc1) : g.quickGelu(fc1);
@@ -138,7 +137,7 @@ export function clipHiddenStates(g: GraphBuilder, weights: WeightSource, config:
   if (deepest > config.numLayers) throw modelError(`hidden state ${deepest} needs ${deepest} CLIP layers; the config has ${config.numLayers}`);
   if (wanted.includes(0)) states.set(0, x);
   for (let layer = 1; layer <= deepest; layer++) {
-    x = g.scope(`clip_layer${layer - 1}`, () => clipEncoderLayer(g, weights, config, `${VISION}.encoder.layers.${layer - 1}`, shape.hidden, x));
+    x = g.scope(`clip_layer${layer - 1}`, () => clipEncoderLayer(g, weights, config, `${VISION}.encoder.layers.${layer - 1}`, x));
     if (wanted.includes(layer)) states.set(layer, x);
   }
   return states;

@@ -83,10 +83,13 @@ export class LlamaDecoder {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly config: LlamaConfig,
+    private readonly attention: "plain" | "gqa",
   ) {}
 
-  static async create(model: string | Uint8Array, config: LlamaConfig, options: SessionOptions = {}): Promise<LlamaDecoder> {
-    return new LlamaDecoder(await createSession(model, options), config);
+  /** `attention`: the graph's LlamaGraphOptions.attention (default "plain"). */
+  static async create(model: string | Uint8Array, config: LlamaConfig, options: SessionOptions & { attention?: "plain" | "gqa" } = {}): Promise<LlamaDecoder> {
+    const { attention = "plain", ...sessionOptions } = options;
+    return new LlamaDecoder(await createSession(model, sessionOptions), config, attention);
   }
 
   /** Whether the graph outputs an attention probe (forward then needs a ProbeSpan). */
@@ -98,8 +101,9 @@ export class LlamaDecoder {
   async forward(embeds: Float32Array, cached: KvCache = KvCache.empty(this.config), options: ForwardOptions = {}): Promise<DecoderStep> {
     const { hiddenSize, numLayers, numKvHeads, headDim } = this.config;
     const seq = embeds.length / hiddenSize;
-    // Room for this step first: the graph sees buffers that already fit past + new (GroupQueryAttention needs it).
-    const past = cached.reserve(seq, this.config);
+    // GroupQueryAttention needs buffers that already fit past + new. Plain attention scores every buffer position
+    // (masked past past_length), so a prefill without a past gets empty buffers: a reserved one doubled its attention work.
+    const past = cached.length === 0 && this.attention === "plain" ? KvCache.empty(this.config) : cached.reserve(seq, this.config);
     const int64 = (values: readonly number[]) => new ort.Tensor("int64", BigInt64Array.from(values, BigInt), [values.length]);
     const rows = options.logitRows ?? [-1];
     const feeds: Record<string, ort.Tensor> = {
@@ -122,7 +126,7 @@ export class LlamaDecoder {
     for (let layer = 0; layer < numLayers; layer++) newRows.push(out[LLAMA_IO.newKey(layer)].data as Float32Array, out[LLAMA_IO.newValue(layer)].data as Float32Array);
     const probe = out[LLAMA_IO.probe]?.data as Float32Array | undefined;
     const logits = rows.length ? (out[LLAMA_IO.logits].data as Float32Array) : new Float32Array(0);
-    return { logits, hidden: out[LLAMA_IO.hiddenStates].data as Float32Array, present: past.extended(newRows, seq, this.config), ...(probe ? { probe } : {}) };
+    return { logits, hidden: out[LLAMA_IO.hiddenStates].data as Float32Array, present: past.reserve(seq, this.config).extended(newRows, seq, this.config), ...(probe ? { probe } : {}) };
   }
 
   release(): Promise<void> {

@@ -1,7 +1,7 @@
 import { modelError } from "../cli/errors.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
 import type { WeightSource } from "../weights/index.ts";
-import { torchLayerNorm, torchLinear } from "./torch-nn.ts";
+import { torchLayerNorm, torchLinear, torchLinearRows, torchSkipLayerNorm } from "./torch-nn.ts";
 
 /** SAM sizes that the checkpoint's tensor shapes do not determine. */
 export interface SamConfig {
@@ -63,9 +63,19 @@ export class ModuleWeights {
   }
 }
 
-/** torch nn.Linear `name` of the module (weight [out, in], optional bias) on the last axis of x. */
-export function linear(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
-  return torchLinear(g, w.source, w.prefix + name, x);
+/** torch nn.Linear `name` of the module (weight [out, in], optional bias) on the last axis of x; int8: see torchLinear. */
+export function linear(g: GraphBuilder, w: ModuleWeights, name: string, x: string, int8?: boolean): string {
+  return torchLinear(g, w.source, w.prefix + name, x, int8);
+}
+
+/** Output features [start, start + count) of the module's nn.Linear `name` (see torchLinearRows). */
+export function linearRows(g: GraphBuilder, w: ModuleWeights, name: string, x: string, start: number, count: number, int8?: boolean): string {
+  return torchLinearRows(g, w.source, w.prefix + name, x, start, count, int8);
+}
+
+/** torch nn.LayerNorm `name` of the module on x + skip (one node); returns [normed, x + skip]. */
+export function skipLayerNorm(g: GraphBuilder, w: ModuleWeights, name: string, x: string, skip: string, epsilon: number): [string, string] {
+  return torchSkipLayerNorm(g, w.source, w.prefix + name, x, skip, epsilon);
 }
 
 /** torch nn.LayerNorm `name` of the module over the last axis. */

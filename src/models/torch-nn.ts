@@ -28,14 +28,39 @@ export function torchLayerNorm(g: GraphBuilder, weights: WeightSource, prefix: s
   return g.layerNorm(x, checkpointWeight(g, weights, `${prefix}.weight`, 1), checkpointWeight(g, weights, `${prefix}.bias`, 1), epsilon, prefix);
 }
 
-/** PyTorch nn.Linear `prefix` (weight [out, in], optional bias) applied to x [.., in]; returns [.., out]. */
-export function torchLinear(g: GraphBuilder, weights: WeightSource, prefix: string, x: string): string {
+/** PyTorch nn.LayerNorm `prefix` on x + skip, as one SkipLayerNormalization node; returns [normed, x + skip]. */
+export function torchSkipLayerNorm(g: GraphBuilder, weights: WeightSource, prefix: string, x: string, skip: string, epsilon: number): [string, string] {
+  return g.skipLayerNorm(x, skip, checkpointWeight(g, weights, `${prefix}.weight`, 1), checkpointWeight(g, weights, `${prefix}.bias`, 1), epsilon, prefix);
+}
+
+/**
+ * PyTorch nn.Linear `prefix` (weight [out, in], optional bias) applied to x [.., in]; returns [.., out]. `int8`
+ * (default: the graph's linearWeights) picks the int8 form (see GraphOptions.linearWeights).
+ */
+export function torchLinear(g: GraphBuilder, weights: WeightSource, prefix: string, x: string, int8 = g.linearWeights === "int8"): string {
+  const [out] = tensorShape(weights, `${prefix}.weight`, 2);
+  return torchLinearRows(g, weights, prefix, x, 0, out, int8);
+}
+
+/**
+ * Output features [start, start + count) of PyTorch nn.Linear `prefix` as a Linear of their own (e.g. q, k or v of a
+ * fused qkv projection): the weight rows and bias entries of that range.
+ */
+export function torchLinearRows(g: GraphBuilder, weights: WeightSource, prefix: string, x: string, start: number, count: number, int8 = g.linearWeights === "int8"): string {
   const [out, inp] = tensorShape(weights, `${prefix}.weight`, 2);
-  const bias = () => (weights.has(`${prefix}.bias`) ? checkpointWeight(g, weights, `${prefix}.bias`, 1) : undefined);
-  if (g.linearWeights === "int8") {
-    const weight = g.int8Weight(prefix, inp, out, () => quantizeInt8(weights.read(`${prefix}.weight`), inp, out, "NK"));
-    return g.dynamicQuantizeMatMul(x, weight, { bias: bias(), name: prefix });
+  if (start < 0 || start + count > out) throw modelError(`${prefix}: features ${start}..${start + count} outside its ${out} outputs`);
+  const whole = start === 0 && count === out;
+  const name = whole ? prefix : `${prefix}.out${start}-${start + count}`;
+  const rows = () => weights.read(`${prefix}.weight`).subarray(start * inp, (start + count) * inp);
+  const bias = () => {
+    if (!weights.has(`${prefix}.bias`)) return undefined;
+    if (whole) return checkpointWeight(g, weights, `${prefix}.bias`, 1);
+    return g.weight(`${name}.bias`, [count], () => weights.read(`${prefix}.bias`).slice(start, start + count));
+  };
+  if (int8) {
+    const weight = g.int8Weight(name, inp, count, () => quantizeInt8(rows(), inp, count, "NK"));
+    return g.dynamicQuantizeMatMul(x, weight, { bias: bias(), name });
   }
-  const weight = g.weight(`${prefix}.weight`, [inp, out], () => transposed(weights.read(`${prefix}.weight`), out, inp));
-  return g.linear(x, weight, bias(), prefix);
+  const weight = g.weight(`${name}.weight`, [inp, count], () => transposed(rows(), count, inp));
+  return g.linear(x, weight, bias(), name);
 }
