@@ -10,7 +10,9 @@ python=${PYTHON:-/usr/bin/python3}
 cd "$(dirname "$0")/.."
 [ -f "$out/init/glamm/model.safetensors" ] || npx bun training/init-checkpoint.ts "$out/init" 0
 [ -f "$out/data/scenes.jsonl" ] || npx bun training/export-dataset.ts --tokenizer "$out/init/glamm" --out "$out/data" --seed 1 --scenes 2000
-nice -n 19 "$python" training/train_glamm.py --init "$out/init" --data "$out/data" --out "$out/glamm-demo" --steps "$steps" --seed 0 --threads "${THREADS:-1}"
+nice -n 19 "$python" training/pretrain_vision.py --init "$out/init" --data "$out/data" --out "$out/vision" --steps "${VISION_STEPS:-2000}" --lr 5e-4 --seed 0 --threads "${THREADS:-1}"
+nice -n 19 "$python" training/pretrain_sam.py --init "$out/vision" --data "$out/data" --out "$out/sam" --steps "${SAM_STEPS:-1000}" --seed 0 --threads "${THREADS:-1}"
+nice -n 19 "$python" training/train_glamm.py --init "$out/sam" --data "$out/data" --out "$out/glamm-demo" --steps "$steps" --seed 0 --threads "${THREADS:-1}"
 echo "trained checkpoint: $out/glamm-demo/glamm (vision tower $out/glamm-demo/clip)"
 nice -n 19 "$python" training/train_attend.py --init "$out/init" --data "$out/data" --out "$out/attend-demo" --steps "${ATTEND_STEPS:-3000}" --seed 0 --threads "${THREADS:-1}"
 echo "attend backend: --model $out/attend-demo/llava-demo --sam $out/attend-demo/sam_demo.pth"

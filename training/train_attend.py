@@ -49,14 +49,14 @@ def llava_loss(p, pc, cfg, clip_cfg, pre, image, sample):
     return F.cross_entropy(logits, targets)
 
 
-def sam_point_loss(s, sam_cfg, image, labels, scene):
+def sam_point_loss(s, sam_cfg, image, labels, scene, multimask=True):
     side = sam_input_size(s)
     emb = sam_image_embeddings(s, sam_cfg, sam_pixels(image, side))
     w, h = image.size
     nw, nh = sam_resized_size(w, h, side)
     points = torch.tensor([q["point"] for q in scene["points"]], dtype=torch.float32) * torch.tensor([nw / w, nh / h])
     sparse = point_embeddings(s, points[:, None], torch.ones(len(points), 1), side)
-    low, iou = mask_decoder(s, sam_cfg, emb, dense_pe(s, emb.shape[-1]), sparse, multimask=True)
+    low, iou = mask_decoder(s, sam_cfg, emb, dense_pe(s, emb.shape[-1]), sparse, multimask=multimask)
     target = low_res_targets(labels, len(scene["objects"]), low.shape[-1], side)[[q["object"] for q in scene["points"]]]
     losses = torch.stack([mask_loss(low[:, k], target) for k in range(low.shape[1])])
     with torch.no_grad():
@@ -83,7 +83,7 @@ def main():
     sam_cfg = glamm_cfg["oracle_sam_config"]
     os.makedirs(args.out, exist_ok=True)
 
-    def step_figures(scene):
+    def step_figures(scene, _step):
         image = Image.open(os.path.join(args.data, scene["image"])).convert("RGB")
         labels = Image.open(os.path.join(args.data, scene["labels"])).convert("L")
         caption = llava_loss(llava, clip, glamm_cfg, clip_cfg, pre, image, next(s for s in scene["samples"] if s["task"] == "llava"))

@@ -78,11 +78,18 @@ def mask_loss(logits, target):
     return bce + dice.mean()
 
 
-def patch_coverage(labels, count, grid):
-    """[count, grid*grid]: the share of each CLIP patch covered by each object (the demo CLIP sees the whole image)."""
-    lab = np.asarray(labels)
-    cover = [np.asarray(Image.fromarray(((lab == k + 1) * 255).astype(np.uint8)).resize((grid, grid), Image.BOX), dtype=np.float32) / 255 for k in range(count)]
-    return torch.from_numpy(np.stack(cover)).reshape(count, grid * grid)
+def box_coverage(boxes, size, grid):
+    """[count, grid*grid]: the share of each CLIP patch inside each object's box grown by a pixel (the demo CLIP sees
+    the whole image squashed to its square). The box, not the mask: a shape shows where its box's corners are
+    background, so the LM and the word alignment read the patches of the whole box."""
+    w, h = size
+    edges_x, edges_y = np.linspace(0, w, grid + 1), np.linspace(0, h, grid + 1)
+
+    def overlap(lo, hi, edges):
+        return np.clip(np.minimum(hi, edges[1:]) - np.maximum(lo, edges[:-1]), 0, None) / (edges[1:] - edges[:-1])
+
+    cover = [np.outer(overlap(y0 - 1, y1 + 1, edges_y), overlap(x0 - 1, x1 + 1, edges_x)).ravel() for x0, y0, x1, y1 in boxes]
+    return torch.tensor(np.stack(cover), dtype=torch.float32)
 
 
 def named_phrases(sample, p_id):
@@ -193,7 +200,7 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id
     attentions = []
     hidden = llama_hidden(p, cfg, batch, mask, attentions)
     grid = int(round(tokens.shape[0] ** 0.5))
-    coverage = patch_coverage(labels, len(scene["objects"]), grid)
+    coverage = box_coverage([o["box"] for o in scene["objects"]], image.size, grid)
     foreground, named = attention_guides(samples, coverage, image_at, length, p_id, bbox_id)
     guide = guide_loss(attentions[0], foreground) + guide_loss(attentions[min(1, len(attentions) - 1)], named)
     words = phrase_words(samples, p_id)
@@ -220,6 +227,7 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id
 def main():
     def extra(ap):
         ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)")
+        ap.add_argument("--vision-lr-scale", type=float, default=0.1, help="--lr times this for the CLIP tower, projector and SAM image encoder (trained first by pretrain_vision.py and pretrain_sam.py)")
         ap.add_argument("--guide-weight", type=float, default=0.5, help="weight of the attention-guide loss (0: off)")
 
     args = trainer.parse_args(4000, extra)
@@ -231,12 +239,14 @@ def main():
     pc = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "clip", "model.safetensors")).items()}
     os.makedirs(args.out, exist_ok=True)
 
-    def step_figures(scene):
+    def step_figures(scene, _step):
         lm, mk, guide, align, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scene, added["[SEG]"], added["<bbox>"], added["<p>"])
         return {"lm": lm, "mask": mk, "guide": args.guide_weight * guide, "align": args.guide_weight * align, "token_acc": accuracy}
 
     params = list(p.values()) + list(pc.values())
-    trainer.train(args, params, trainer.read_scenes(args.data), step_figures, lambda: save(args.init, args.out, p, pc), args.log or os.path.join(args.out, "log.jsonl"))
+    pretrained = [k.startswith(("model.mm_projector.", "model.grounding_encoder.image_encoder.")) for k in p] + [True] * len(pc)
+    scales = [args.vision_lr_scale if v else 1.0 for v in pretrained]
+    trainer.train(args, params, trainer.read_scenes(args.data), step_figures, lambda: save(args.init, args.out, p, pc), args.log or os.path.join(args.out, "log.jsonl"), scales)
 
 
 def save(init, out, p, pc):

@@ -33,11 +33,16 @@ def read_scenes(data):
         return [json.loads(line) for line in f]
 
 
-def train(args, params, scenes, step_figures, save, log_path):
-    """`step_figures(scene)` gives the step's named figures: tensors are losses (summed and minimised), floats are logged.
+def train(args, params, scenes, step_figures, save, log_path, lr_scales=None):
+    """`step_figures(scene, step)` gives the step's named figures: tensors are losses (summed and minimised), floats are
+    logged. `lr_scales` (one per parameter, default 1) multiply --lr for that parameter.
     Every save also writes OUT/resume.pt (parameters, optimiser, schedule, order, random states), and a run started
     again with the same arguments continues from it, so a long training can span several sittings."""
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    scales = lr_scales or [1.0] * len(params)
+    groups = {}
+    for p, scale in zip(params, scales, strict=True):
+        groups.setdefault(scale, []).append(p)
+    opt = torch.optim.AdamW([{"params": group, "lr": args.lr * scale} for scale, group in groups.items()], lr=args.lr, weight_decay=0.0)
     warmup = max(1, min(100, args.steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
     log = open(log_path, "a")
@@ -51,7 +56,7 @@ def train(args, params, scenes, step_figures, save, log_path):
     for step in range(first, args.steps):
         if step % len(order) == 0:
             random.shuffle(order)
-        figures = step_figures(scenes[order[step % len(order)]])
+        figures = step_figures(scenes[order[step % len(order)]], step)
         opt.zero_grad()
         sum(v for v in figures.values() if torch.is_tensor(v)).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
