@@ -2,7 +2,7 @@ import { modelError } from "../cli/errors.ts";
 import { mergeHeads, scaledDotProductAttention, splitHeads } from "../graph/blocks.ts";
 import type { GraphBuilder } from "../graph/builder.ts";
 import { conv2d, groupNorm } from "./sd-common.ts";
-import { layerNorm, linear, type ModuleWeights } from "./sam-common.ts";
+import { layerNorm, linear, linearRows, type ModuleWeights, skipLayerNorm } from "./sam-common.ts";
 
 export interface TransformerOptions {
   /** Attention heads (diffusers 0.15 passes the config's attention_head_dim here); the head size is channels / heads. */
@@ -31,20 +31,34 @@ function sdAttention(g: GraphBuilder, w: ModuleWeights, name: string, x: string,
   return linear(g, w, `${name}.to_out.0`, attention);
 }
 
-/** FeedForward with GEGLU: proj → (hidden, gate) halves → hidden · gelu(gate) → net.2. */
+/**
+ * FeedForward with GEGLU: proj → (hidden, gate) halves → hidden · gelu(gate) → net.2. The halves are two Linears of
+ * proj's rows (no Split copy) and in float32 the GELU is one com.microsoft Gelu node (not five elementwise passes).
+ */
 function geglu(g: GraphBuilder, w: ModuleWeights, name: string, x: string): string {
   const [doubled] = w.dims(`${name}.net.0.proj.weight`, 2);
-  const [hidden, gate] = g.split(linear(g, w, `${name}.net.0.proj`, x), [doubled / 2, doubled / 2], -1);
-  return linear(g, w, `${name}.net.2`, g.mul(hidden, g.gelu(gate)));
+  const [hidden, gate] = [0, doubled / 2].map((start) => linearRows(g, w, `${name}.net.0.proj`, x, start, doubled / 2));
+  return linear(g, w, `${name}.net.2`, g.mul(hidden, g.gelu(gate, { contrib: g.floatType === "float32" })));
 }
 
-/** BasicTransformerBlock: self-attention, cross-attention on `context`, GEGLU feed-forward, each pre-LayerNorm (eps 1e-5) and residual. */
+/**
+ * BasicTransformerBlock: self-attention, cross-attention on `context`, GEGLU feed-forward, each pre-LayerNorm (eps
+ * 1e-5) and residual; in float32 each residual add after an attention is fused with the next LayerNorm
+ * (SkipLayerNormalization).
+ */
 function transformerBlock(g: GraphBuilder, w: ModuleWeights, name: string, x: string, options: TransformerOptions): string {
   const norm = (part: string, value: string) => layerNorm(g, w, `${name}.${part}`, value, 1e-5);
+  /** [LayerNorm `part` of residual + value, residual + value]. */
+  const addNorm = (part: string, residual: string, value: string): [string, string] => {
+    if (g.floatType === "float32") return skipLayerNorm(g, w, `${name}.${part}`, value, residual, 1e-5);
+    const sum = g.add(residual, value);
+    return [norm(part, sum), sum];
+  };
+  const cross = w.has(`${name}.attn2.to_q.weight`);
   const selfNormed = norm("norm1", x);
-  let h = g.add(x, sdAttention(g, w, `${name}.attn1`, selfNormed, selfNormed, options.heads));
-  if (w.has(`${name}.attn2.to_q.weight`)) h = g.add(h, sdAttention(g, w, `${name}.attn2`, norm("norm2", h), options.context, options.heads));
-  return g.add(h, geglu(g, w, `${name}.ff`, norm("norm3", h)));
+  let [normed, h] = addNorm(cross ? "norm2" : "norm3", x, sdAttention(g, w, `${name}.attn1`, selfNormed, selfNormed, options.heads));
+  if (cross) [normed, h] = addNorm("norm3", h, sdAttention(g, w, `${name}.attn2`, normed, options.context, options.heads));
+  return g.add(h, geglu(g, w, `${name}.ff`, normed));
 }
 
 /**
