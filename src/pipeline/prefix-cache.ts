@@ -1,11 +1,11 @@
-import type { KvCache } from "../models/llama-runner.ts";
+import { KvCache } from "../models/llama-runner.ts";
 import type { LlamaConfig } from "../models/llama-config.ts";
 
 /**
  * The last sequence one decoder ran on an image and its keys and values, so that the next prompt on the same image
  * (another expression, box or chat turn) prefills only the rows after what the two share: the system prompt and the
  * image rows at least, the whole conversation so far in a chat. Rows are compared as embeddings, so image and region
- * rows match only when they are the same features. The stored cache is never written to: a reuse copies its prefix.
+ * rows match only when they are the same features. One sequence is kept: a reuse takes it over.
  */
 export class PrefixCache {
   private rows: Float32Array = new Float32Array(0);
@@ -21,7 +21,14 @@ export class PrefixCache {
     const max = Math.min(limit, this.cache.length, embeds.length / width);
     let shared = 0;
     while (shared < max && sameRow(embeds, this.rows, shared, width)) shared++;
-    return shared > 0 ? this.cache.copyPrefix(shared, embeds.length / width - shared, config) : undefined;
+    if (shared === 0) return undefined;
+    // The stored cache is handed over (the next `remember` replaces it): its buffers are written from `shared` on
+    // when the rest fits, so a 7B conversation's keys and values (~1 MB a row) are neither copied nor held twice.
+    const { cache } = this;
+    this.cache = undefined;
+    this.rows = new Float32Array(0);
+    const rest = embeds.length / width - shared;
+    return shared + rest <= cache.capacity ? new KvCache(shared, cache.capacity, cache.buffers) : cache.copyPrefix(shared, rest, config);
   }
 
   /** Keeps `rows` ([cache.length, hidden], the inputs that made `cache`) for the next prompt. */
