@@ -25,22 +25,17 @@ export class KvCache {
 
   /** This cache with room for `seq` more positions: itself when they fit, else a copy into larger buffers. */
   reserve(seq: number, config: LlamaConfig): KvCache {
-    return this.length + seq <= this.capacity ? this : this.copyPrefix(this.length, seq, config);
-  }
-
-  /** A copy of the first `length` positions with room for `seq` more; this cache is left as it is. */
-  copyPrefix(length: number, seq: number, config: LlamaConfig): KvCache {
-    if (length > this.length) throw new RangeError(`a KV cache of ${this.length} positions has no prefix of ${length}`);
+    if (this.length + seq <= this.capacity) return this;
     const { numKvHeads: heads, headDim } = config;
-    const capacity = Math.ceil((length + seq) / CAPACITY_STEP) * CAPACITY_STEP;
+    const capacity = Math.ceil((this.length + seq) / CAPACITY_STEP) * CAPACITY_STEP;
     const buffers = this.buffers.map((buffer, i) => {
       const target = new Float32Array(heads * capacity * headDim);
       // Keys hold one row of `capacity` per (head, dim), values one block of capacity × head_dim per head.
       const [rows, width] = i % 2 === 0 ? [heads * headDim, 1] : [heads, headDim];
-      for (let r = 0; r < rows; r++) target.set(buffer.subarray(r * this.capacity * width, (r * this.capacity + length) * width), r * capacity * width);
+      for (let r = 0; r < rows; r++) target.set(buffer.subarray(r * this.capacity * width, (r * this.capacity + this.length) * width), r * capacity * width);
       return target;
     });
-    return new KvCache(length, capacity, buffers);
+    return new KvCache(this.length, capacity, buffers);
   }
 
   /** This cache followed by `seq` positions (keys [kv_heads, head_dim, seq], values [kv_heads, seq, head_dim] per layer). */

@@ -150,7 +150,6 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
   let hidden: Float32Array = finalHiddenLast;
   let cache: KvCache = prefill.present;
   let sequence: Float32Array = prompt.embeds;
-  const fed: number[] = [];
   while (tokens.length < options.maxNewTokens) {
     const token = choose(logits);
     if (token === options.segTokenId) {
@@ -161,7 +160,6 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
     options.onToken?.(token, tokens.length - 1);
     if (token === options.eosTokenId || tokens.length === options.maxNewTokens) break;
     const embedded = embedTokens(table, [token]);
-    fed.push(token);
     if (options.recompute) {
       sequence = concat(sequence, embedded);
       const step = await decoder.forward(sequence);
@@ -173,7 +171,8 @@ export async function generate(decoder: LlamaDecoder, table: EmbeddingTable, pro
     }
   }
   reportStage(`decode ${Math.max(0, tokens.length - 1)} steps`, decodeStart);
-  if (options.prefix && !options.recompute) options.prefix.remember(concat(prompt.embeds, embedTokens(table, fed)), cache);
+  // The cache holds the prompt and every token fed back (all but the last chosen).
+  if (options.prefix && !options.recompute) options.prefix.remember(concat(prompt.embeds, embedTokens(table, tokens.slice(0, cache.length - promptLength))), cache);
   const hiddenStates = new Float32Array(segHidden.length * hiddenSize);
   segHidden.forEach((row, i) => hiddenStates.set(row, i * hiddenSize));
   return { tokens, logitsLast, finalHiddenLast, seg: { positions, hiddenStates } };

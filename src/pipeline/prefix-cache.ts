@@ -12,8 +12,8 @@ export class PrefixCache {
   private cache?: KvCache;
 
   /**
-   * The cached keys and values of the longest prefix `embeds` shares with the stored sequence, in buffers with room for
-   * the rest of it; at most `limit` positions (the prefill must still compute the rows whose outputs are needed).
+   * The cached keys and values of the longest prefix `embeds` shares with the stored sequence, at most `limit`
+   * positions (the prefill must still compute the rows whose outputs are needed).
    */
   take(embeds: Float32Array, limit: number, config: LlamaConfig): KvCache | undefined {
     if (!this.cache) return undefined;
@@ -22,13 +22,12 @@ export class PrefixCache {
     let shared = 0;
     while (shared < max && sameRow(embeds, this.rows, shared, width)) shared++;
     if (shared === 0) return undefined;
-    // The stored cache is handed over (the next `remember` replaces it): its buffers are written from `shared` on
-    // when the rest fits, so a 7B conversation's keys and values (~1 MB a row) are neither copied nor held twice.
+    // The stored cache is handed over (the next `remember` replaces it): the decoder writes its buffers from `shared`
+    // on, or grows them (KvCache.reserve), so a 7B conversation's keys and values (~1 MB a row) are never held twice.
     const { cache } = this;
     this.cache = undefined;
     this.rows = new Float32Array(0);
-    const rest = embeds.length / width - shared;
-    return shared + rest <= cache.capacity ? new KvCache(shared, cache.capacity, cache.buffers) : cache.copyPrefix(shared, rest, config);
+    return new KvCache(shared, cache.capacity, cache.buffers);
   }
 
   /** Keeps `rows` ([cache.length, hidden], the inputs that made `cache`) for the next prompt. */
