@@ -1,5 +1,6 @@
 """Safetensors read/write (only numpy/torch needed) and the model's config files."""
 import json
+import os
 import struct
 
 import numpy as np
@@ -45,3 +46,15 @@ def write_safetensors(path, tensors):
 def read_json(path):
     with open(path) as f:
         return json.load(f)
+
+
+def read_init_configs(init):
+    """An init folder's configs (glamm/ and clip/, as init-checkpoint.ts writes them): GLaMM's config.json, CLIP's
+    vision_config, CLIP's preprocessor_config.json and GLaMM's added_tokens.json."""
+    glamm, clip = os.path.join(init, "glamm"), os.path.join(init, "clip")
+    return (
+        read_json(os.path.join(glamm, "config.json")),
+        read_json(os.path.join(clip, "config.json"))["vision_config"],
+        read_json(os.path.join(clip, "preprocessor_config.json")),
+        read_json(os.path.join(glamm, "added_tokens.json")),
+    )

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import trainer
-from checkpoint import read_json, read_safetensors
+from checkpoint import read_init_configs, read_safetensors
 from glamm_model import image_tokens, rms_norm
 from train_glamm import box_coverage, clip_pixels, named_phrases, save
 
@@ -72,10 +72,8 @@ def main():
         ap.add_argument("--crop-steps", type=int, default=1500, help="the share of crops falls from 1 to 0 over these steps")
 
     args = trainer.parse_args(2000, extra)
-    cfg = read_json(os.path.join(args.init, "glamm", "config.json"))
-    clip_cfg = read_json(os.path.join(args.init, "clip", "config.json"))["vision_config"]
-    pre = read_json(os.path.join(args.init, "clip", "preprocessor_config.json"))
-    p_id = read_json(os.path.join(args.init, "glamm", "added_tokens.json"))["<p>"]
+    cfg, clip_cfg, pre, added = read_init_configs(args.init)
+    p_id = added["<p>"]
     p = read_safetensors(os.path.join(args.init, "glamm", "model.safetensors"))
     pc = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "clip", "model.safetensors")).items()}
     for k, v in p.items():

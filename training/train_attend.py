@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import trainer
-from checkpoint import read_json, read_safetensors, write_safetensors
+from checkpoint import read_init_configs, read_safetensors, write_safetensors
 from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, point_embeddings, sam_image_embeddings
 from train_glamm import IMAGE_TOKEN, clip_pixels, low_res_targets, mask_loss, sam_input_size, sam_pixels, sam_resized_size
 
@@ -68,12 +68,10 @@ def sam_point_loss(s, sam_cfg, image, labels, scene, multimask=True):
 
 def main():
     args = trainer.parse_args(3000)
-    glamm_cfg = read_json(os.path.join(args.init, "glamm", "config.json"))
-    clip_cfg = read_json(os.path.join(args.init, "clip", "config.json"))["vision_config"]
-    pre = read_json(os.path.join(args.init, "clip", "preprocessor_config.json"))
+    glamm_cfg, clip_cfg, pre, added = read_init_configs(args.init)
     pre = {**pre, "size": {"shortest_edge": clip_cfg["image_size"]}, "crop_size": {"height": clip_cfg["image_size"], "width": clip_cfg["image_size"]}, "do_center_crop": True}
     init = read_safetensors(os.path.join(args.init, "glamm", "model.safetensors"))
-    vocab = glamm_cfg["vocab_size"] - len(read_json(os.path.join(args.init, "glamm", "added_tokens.json")))
+    vocab = glamm_cfg["vocab_size"] - len(added)
     llava = {k: v for k, v in init.items() if k.startswith(("model.layers.", "model.norm.", "model.mm_projector.")) or k in ("model.embed_tokens.weight", "lm_head.weight")}
     llava["model.embed_tokens.weight"] = llava["model.embed_tokens.weight"][:vocab].clone()
     llava["lm_head.weight"] = llava["lm_head.weight"][:vocab].clone()

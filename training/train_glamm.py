@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import trainer
-from checkpoint import read_json, read_safetensors, write_safetensors
+from checkpoint import read_init_configs, read_safetensors, write_safetensors
 from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, rms_norm, sam_image_embeddings, seg_prompts
 
 IMAGE_TOKEN = -200
@@ -231,10 +231,7 @@ def main():
         ap.add_argument("--guide-weight", type=float, default=0.5, help="weight of the attention-guide loss (0: off)")
 
     args = trainer.parse_args(4000, extra)
-    cfg = read_json(os.path.join(args.init, "glamm", "config.json"))
-    clip_cfg = read_json(os.path.join(args.init, "clip", "config.json"))["vision_config"]
-    pre = read_json(os.path.join(args.init, "clip", "preprocessor_config.json"))
-    added = read_json(os.path.join(args.init, "glamm", "added_tokens.json"))
+    cfg, clip_cfg, pre, added = read_init_configs(args.init)
     p = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "glamm", "model.safetensors")).items()}
     pc = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "clip", "model.safetensors")).items()}
     os.makedirs(args.out, exist_ok=True)
