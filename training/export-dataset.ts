@@ -44,7 +44,7 @@ const glammPrompt = (instruction: string) => buildPrompt(instruction);
 export function sceneSamples(tokenizer: LlamaTokenizer, scene: Scene, boxes: [number, number, number, number][], random: () => number): Sample[] {
   const samples: Sample[] = [];
   const order = captionOrder(scene);
-  const gcg = gcgAnswer(scene, boxes, order);
+  const gcg = gcgAnswer(scene, order);
   samples.push(encodeSample(tokenizer, glammPrompt(GCG_INSTRUCTION), gcg, { task: "gcg", seg: order }));
   samples.push(encodeSample(tokenizer, glammPrompt(CAPTION_INSTRUCTION), plainCaption(gcg), { task: "caption", seg: [] }));
   scene.objects.forEach((o, k) => {

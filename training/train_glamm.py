@@ -14,11 +14,13 @@ from PIL import Image
 
 import trainer
 from checkpoint import read_init_configs, read_safetensors, write_safetensors
-from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, region_features, rms_norm, sam_image_embeddings, seg_prompts
+from glamm_model import clip_hidden_states, dense_pe, linear, llama_hidden, mask_decoder, region_features, rms_norm, sam_image_embeddings, seg_prompts
 
 IMAGE_TOKEN = -200
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
 SAM_MEAN, SAM_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+SAM_PREFIX = "model.grounding_encoder."
+FROZEN = SAM_PREFIX + "image_encoder."  # and the whole CLIP tower (FrozenVision)
 TASKS = ("gcg", "caption", "segment", "region", "ground")  # "llava" samples train the attend backend's model
 
 
@@ -156,12 +158,41 @@ def phrase_words(samples, p_id):
     return {obj: (s["ids"][i + 1], s["ids"][i + 2]) for s in samples for i, obj in named_phrases(s, p_id)}
 
 
-def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id):
-    image = Image.open(os.path.join(data_dir, scene["image"])).convert("RGB")
-    labels = Image.open(os.path.join(data_dir, scene["labels"])).convert("L")
-    tokens, states = image_tokens(p, pc, cfg, clip_cfg, clip_pixels(image, pre))
-    tokens = tokens[0]
-    w, h = image.size
+class FrozenVision:
+    """A scene's CLIP hidden states (those the projector and region encoder read), SAM image embeddings and low-res mask
+    targets, computed once. The CLIP tower and SAM's image encoder are trained by the first two stages and frozen in
+    this one: a step then costs the LM, region encoder and mask decoder only (about a tenth of a step through the
+    towers), so the LM gets the many steps it needs within the time budget."""
+
+    def __init__(self, p, pc, cfg, clip_cfg, pre, data_dir):
+        self.p, self.pc, self.cfg, self.clip_cfg, self.pre, self.data_dir = p, pc, cfg, clip_cfg, pre, data_dir
+        self.cache = {}
+
+    def __call__(self, scene):
+        key = scene["image"]
+        if key not in self.cache:
+            self.cache[key] = self._compute(scene)
+        return self.cache[key]
+
+    @torch.no_grad()
+    def _compute(self, scene):
+        image = Image.open(os.path.join(self.data_dir, scene["image"])).convert("RGB")
+        labels = Image.open(os.path.join(self.data_dir, scene["labels"])).convert("L")
+        states = clip_hidden_states(self.pc, self.clip_cfg, clip_pixels(image, self.pre))
+        select = self.cfg.get("mm_vision_select_layer", -2) % len(states)
+        used = {select} | set(range(select, -1, -3))
+        states = [x if i in used else None for i, x in enumerate(states)]
+        sam_cfg = self.cfg["oracle_sam_config"]
+        side = sam_input_size(self.p)
+        emb = sam_image_embeddings(self.p, sam_cfg, sam_pixels(image, side))
+        low = emb.shape[-1] * 4  # SAM's low-res masks are 4x its embedding grid
+        return states, emb, low_res_targets(labels, len(scene["objects"]), low, side), image.size
+
+
+def scene_loss(p, cfg, vision, scene, seg_id, bbox_id, p_id):
+    states, emb, mask_targets, (w, h) = vision(scene)
+    select = cfg.get("mm_vision_select_layer", -2)
+    tokens = linear(p, "model.mm_projector.2", F.gelu(linear(p, "model.mm_projector.0", states[select][0, 1:])))
     samples = [s for s in scene["samples"] if s["task"] in TASKS]
     embed = p["model.embed_tokens.weight"]
     # One region-encoder pass for all boxes of the scene (its fused pyramid depends only on the image).
@@ -200,7 +231,7 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id
     attentions = []
     hidden = llama_hidden(p, cfg, batch, mask, attentions)
     grid = int(round(tokens.shape[0] ** 0.5))
-    coverage = box_coverage([o["box"] for o in scene["objects"]], image.size, grid)
+    coverage = box_coverage([o["box"] for o in scene["objects"]], (w, h), grid)
     foreground, named = attention_guides(samples, coverage, image_at, length, p_id, bbox_id)
     guide = guide_loss(attentions[0], foreground) + guide_loss(attentions[min(1, len(attentions) - 1)], named)
     words = phrase_words(samples, p_id)
@@ -216,33 +247,37 @@ def scene_loss(p, pc, cfg, clip_cfg, pre, data_dir, scene, seg_id, bbox_id, p_id
     accuracy = (logits.argmax(-1) == label[:, 1:][supervised]).float().mean().item()
     seg_hidden = torch.stack([hidden[i, pos] for i, positions in enumerate(segs) for pos in positions])
     objects = [o for objs in seg_objects for o in objs]
-    sam_cfg = cfg["oracle_sam_config"]
-    side = sam_input_size(p)
-    emb = sam_image_embeddings(p, sam_cfg, sam_pixels(image, side))
-    low, _ = mask_decoder(p, sam_cfg, emb, dense_pe(p, emb.shape[-1]), seg_prompts(p, seg_hidden))
-    target = low_res_targets(labels, len(scene["objects"]), low.shape[-1], side)[objects]
+    low, _ = mask_decoder(p, cfg["oracle_sam_config"], emb, dense_pe(p, emb.shape[-1]), seg_prompts(p, seg_hidden))
+    target = mask_targets[objects]
     return lm, mask_loss(low[:, 0], target), guide, align, accuracy
 
 
 def main():
     def extra(ap):
         ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)")
-        ap.add_argument("--vision-lr-scale", type=float, default=0.1, help="--lr times this for the CLIP tower, projector and SAM image encoder (trained first by pretrain_vision.py and pretrain_sam.py)")
+        ap.add_argument("--vision-lr-scale", type=float, default=0.1, help="--lr times this for the projector (trained first by pretrain_vision.py)")
         ap.add_argument("--guide-weight", type=float, default=0.5, help="weight of the attention-guide loss (0: off)")
+        ap.add_argument("--sam", default=None, help="take SAM's tensors from this stage output (pretrain_sam.py run beside pretrain_vision.py)")
 
     args = trainer.parse_args(4000, extra)
     cfg, clip_cfg, pre, added = read_init_configs(args.init)
-    p = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "glamm", "model.safetensors")).items()}
-    pc = {k: v.requires_grad_() for k, v in read_safetensors(os.path.join(args.init, "clip", "model.safetensors")).items()}
+    p = read_safetensors(os.path.join(args.init, "glamm", "model.safetensors"))
+    pc = read_safetensors(os.path.join(args.init, "clip", "model.safetensors"))
+    if args.sam:
+        sam = read_safetensors(os.path.join(args.sam, "glamm", "model.safetensors"))
+        p.update({k: v for k, v in sam.items() if k.startswith(SAM_PREFIX)})
+    for k, v in p.items():
+        v.requires_grad_(not k.startswith(FROZEN))
+    vision = FrozenVision(p, pc, cfg, clip_cfg, pre, args.data)
     os.makedirs(args.out, exist_ok=True)
 
     def step_figures(scene, _step):
-        lm, mk, guide, align, accuracy = scene_loss(p, pc, cfg, clip_cfg, pre, args.data, scene, added["[SEG]"], added["<bbox>"], added["<p>"])
+        lm, mk, guide, align, accuracy = scene_loss(p, cfg, vision, scene, added["[SEG]"], added["<bbox>"], added["<p>"])
         return {"lm": lm, "mask": mk, "guide": args.guide_weight * guide, "align": args.guide_weight * align, "token_acc": accuracy}
 
-    params = list(p.values()) + list(pc.values())
-    pretrained = [k.startswith(("model.mm_projector.", "model.grounding_encoder.image_encoder.")) for k in p] + [True] * len(pc)
-    scales = [args.vision_lr_scale if v else 1.0 for v in pretrained]
+    trained = [k for k in p if not k.startswith(FROZEN)]
+    params = [p[k] for k in trained]
+    scales = [args.vision_lr_scale if k.startswith("model.mm_projector.") else 1.0 for k in trained]
     trainer.train(args, params, trainer.read_scenes(args.data), step_figures, lambda: save(args.init, args.out, p, pc), args.log or os.path.join(args.out, "log.jsonl"), scales)
 
 

@@ -1,26 +1,27 @@
-import { describeRelation, type PixelBox } from "./relations.ts";
-import { phraseOf, type Scene } from "./scene.ts";
+import { COLOURS, phraseOf, SHAPES, type Scene, type SceneObject } from "./scene.ts";
 
-/** Objects in caption order: left to right by centre (ties: top to bottom), as indices into scene.objects. */
+const rank = (o: SceneObject) => COLOURS.indexOf(o.colour) * SHAPES.length + SHAPES.indexOf(o.shape);
+
+/**
+ * Objects in caption order, as indices into scene.objects: by colour (COLOURS' order), then shape (SHAPES' order).
+ * A fixed order of names rather than of places: choosing the next object is then a lookup from the phrase just said,
+ * which a two-layer decoder can learn; "the next one to the right" needs the previous object's position, which its
+ * second layer cannot read back.
+ */
 export function captionOrder(scene: Scene): number[] {
-  return scene.objects.map((_, i) => i).sort((i, j) => scene.objects[i].cx - scene.objects[j].cx || scene.objects[i].cy - scene.objects[j].cy);
+  return scene.objects.map((_, i) => i).sort((i, j) => rank(scene.objects[i]) - rank(scene.objects[j]));
 }
 
 /**
- * The grounded caption of a scene in GLaMM's markup, every object once, left to right, each stated relation true:
- * "A <p>red square</p> [SEG] is left of a <p>blue circle</p> [SEG], which is above a <p>green star</p> [SEG]."
- * `order` lists the objects (indices) the caption names; by default all, in caption order.
+ * The grounded caption of a scene in GLaMM's markup: every object once, in caption order, as a list:
+ * "A <p>red square</p> [SEG], a <p>blue circle</p> [SEG] and a <p>green star</p> [SEG]."
+ * No relations: a tiny model that must also judge geometry states false ones, and a list is true whenever its phrases
+ * are. `order` lists the objects (indices) the caption names; by default all, in caption order.
  */
-export function gcgAnswer(scene: Scene, boxes: readonly PixelBox[], order: number[] = captionOrder(scene)): string {
-  const mark = (i: number) => `<p>${phraseOf(scene.objects[i])}</p> [SEG]`;
-  let text = `A ${mark(order[0])}`;
-  for (let k = 1; k < order.length; k++) {
-    // Objects are drawn in squares apart in x or y, so in left-to-right order one of left of / above / below holds.
-    const relation = describeRelation(boxes[order[k - 1]], boxes[order[k]], scene);
-    if (!relation) throw new Error("scene objects overlap: no relation between neighbours");
-    text += k === 1 ? ` is ${relation} a ${mark(order[k])}` : `, which is ${relation} a ${mark(order[k])}`;
-  }
-  return `${text}.`;
+export function gcgAnswer(scene: Scene, order: number[] = captionOrder(scene)): string {
+  const marks = order.map((i, k) => `${k === 0 ? "A" : "a"} <p>${phraseOf(scene.objects[i])}</p> [SEG]`);
+  const last = marks.pop()!;
+  return `${marks.length ? `${marks.join(", ")} and ${last}` : last}.`;
 }
 
 /** The caption without markup (what `glamm caption` should say). */

@@ -1,4 +1,3 @@
-import type { Scene } from "./scene.ts";
 
 export const RELATIONS = ["left of", "right of", "above", "below", "next to"] as const;
 export type Relation = (typeof RELATIONS)[number];
@@ -25,10 +24,4 @@ export function relationHolds(relation: Relation, a: PixelBox, b: PixelBox, shor
       return Math.hypot(dx, dy) <= NEXT_TO_GAP * shortSide;
     }
   }
-}
-
-/** The relation a caption states between two objects: "next to" when close, else the first that holds of left/above/below. */
-export function describeRelation(a: PixelBox, b: PixelBox, scene: Pick<Scene, "width" | "height">): Relation | null {
-  const short = Math.min(scene.width, scene.height);
-  return (["next to", "left of", "above", "below", "right of"] as const).find((r) => relationHolds(r, a, b, short)) ?? null;
 }
