@@ -101,13 +101,14 @@ def named_phrases(sample, p_id):
     return list(zip(opens, sample["seg"])) if opens and len(opens) == len(sample["seg"]) else []
 
 
-def attention_guides(samples, coverage, image_at, length, p_id, bbox_id):
+def attention_guides(samples, coverage, image_at, length, p_id, bbox_id, seg_id):
     """Where two heads should look, as (row, query position, target distribution over keys) for each guided query.
 
     A two-layer LM trained from scratch sees ~90 text tokens and 256 image tokens; attention that starts nearly uniform
     over them finds the few object patches (or the one <bbox> row) only after thousands of steps. These targets, a
     training-only loss, teach layer 0 head 0 to look at the objects from every answer position and layer 1 head 0 at
-    the object being named (the <p> and colour positions, which predict its colour and shape) or at the <bbox> row."""
+    the object being named (the <p> and colour positions, which predict its colour and shape, and the position whose
+    hidden state prompts SAM, the one before [SEG]) or at the <bbox> row."""
     n = coverage.shape[1]
     foreground, named = [], []
     everything = coverage.sum(0)
@@ -124,11 +125,17 @@ def attention_guides(samples, coverage, image_at, length, p_id, bbox_id):
             target = torch.zeros(length)
             target[seq(ids.index(bbox_id))] = 1.0
             named += [(row, q, target) for q in answer]
+        def on_object(obj):
+            target = torch.zeros(length)
+            target[at : at + n] = coverage[obj] / coverage[obj].sum()
+            return target
+
         for i, obj in named_phrases(s, p_id):
             if coverage[obj].sum() > 0:
-                target = torch.zeros(length)
-                target[at : at + n] = coverage[obj] / coverage[obj].sum()
-                named += [(row, seq(i), target), (row, seq(i) + 1, target)]
+                named += [(row, seq(i), on_object(obj)), (row, seq(i) + 1, on_object(obj))]
+        seg_at = [i for i, t in enumerate(ids) if t == seg_id]
+        if len(seg_at) == len(s["seg"]):
+            named += [(row, seq(i) - 1, on_object(obj)) for i, obj in zip(seg_at, s["seg"]) if coverage[obj].sum() > 0]
     return foreground, named
 
 
@@ -232,7 +239,7 @@ def scene_loss(p, cfg, vision, scene, seg_id, bbox_id, p_id):
     hidden = llama_hidden(p, cfg, batch, mask, attentions)
     grid = int(round(tokens.shape[0] ** 0.5))
     coverage = box_coverage([o["box"] for o in scene["objects"]], (w, h), grid)
-    foreground, named = attention_guides(samples, coverage, image_at, length, p_id, bbox_id)
+    foreground, named = attention_guides(samples, coverage, image_at, length, p_id, bbox_id, seg_id)
     guide = guide_loss(attentions[0], foreground) + guide_loss(attentions[min(1, len(attentions) - 1)], named)
     words = phrase_words(samples, p_id)
     objects_named = [k for k in words if coverage[k].sum() > 0]
