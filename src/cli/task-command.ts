@@ -76,7 +76,7 @@ export abstract class TaskCommand extends ModelCommand {
 /** An image task the attend backend can also ground (gcg, caption, ground): adds --backend and its options. */
 export abstract class AttendTaskCommand extends TaskCommand {
   backend = Option.String("--backend", "glamm", { description: "glamm, or attend (attend-and-segment on LLaVA-1.5)" });
-  sam = Option.String("--sam", { description: "attend: SAM checkpoint (.pth or Hugging Face folder; default: pulled sam-vit-h)" });
+  sam = Option.String("--sam", { description: "attend: SAM checkpoint (.pth or Hugging Face folder; default: pulled sam-vit-h, or the built-in demo's with the demo LLaVA)" });
   removeCorner = Option.Boolean("--remove-corner", false, { description: "attend: blank the four corner cells of every map (official option)" });
   minScore = Option.String("--min-score", { description: "attend: drop phrases whose SAM score is below this" });
   heatmaps = Option.Boolean("--heatmaps", false, { description: "attend: write each phrase's attention heatmap (PNG, and the raw map in the JSON)" });

@@ -115,9 +115,12 @@ export async function drawLabelsToPng(
   const placed = layout(labels, width, height, m);
   const raw = { raw: { width, height, channels: 3 as const } };
   if (useSvg) {
-    const composites = placed
-      .filter((label) => label.width <= width && label.height <= height)
-      .map((label) => ({ input: labelSvg(label, m), left: label.x, top: label.y }));
+    // A label wider or taller than the image is cut at its edge, as the bitmap font's is (composite needs it inside).
+    const composites = placed.map((label) => ({
+      input: labelSvg({ ...label, width: Math.min(label.width, width - label.x), height: Math.min(label.height, height - label.y) }, m),
+      left: label.x,
+      top: label.y,
+    }));
     const png = await sharp(pixels, raw).composite(composites).removeAlpha().png().toBuffer();
     return { png: new Uint8Array(png), labels: placed };
   }

@@ -1,7 +1,8 @@
 /**
  * `NAME.glamm.png`: the image with each mask filled half-transparently in its phrase colour (pixel = floor(0.5 * image +
  * 0.5 * colour) from the original pixel, as the official demo blends; a later mask wins where masks overlap), an opaque
- * outline along each mask's inner edge, region boxes drawn as rectangles, and one label per phrase.
+ * outline along each mask's inner edge, region boxes drawn as rectangles, one label per phrase, and the trained demo's
+ * mark in the bottom-left corner when the demo model answered.
  */
 import { inputError } from "../cli/errors.ts";
 import { decodeImageFile } from "../image/decode.ts";
@@ -76,6 +77,10 @@ function collectLabels(result: TaskResult, slots: number[]): Label[] {
   return labels;
 }
 
+/** Drawn last, so no phrase label covers it. */
+const demoMarkLabel = (text: string, height: number): Label => ({ text, color: DEMO_MARK_COLOR, anchorX: 0, anchorY: height });
+const DEMO_MARK_COLOR: Rgb = [48, 48, 48];
+
 /** Box colours continue after the phrase colours. */
 const boxColor = (slots: number[], index: number): Rgb => slotColor((slots.length ? Math.max(...slots) + 1 : 0) + index);
 
@@ -94,8 +99,10 @@ export async function renderOverlay(result: TaskResult, image: RgbImage, options
   fillMasks(pixels, image.data, result, colors);
   drawOutlines(pixels, result, colors, lineWidth);
   result.boxes?.forEach((box, b) => drawBox(pixels, width, height, box, boxColor(slots, b), lineWidth + 1));
-  const { png, labels } = await drawLabelsToPng(pixels, width, height, collectLabels(result, slots), options.labelFont ?? "auto");
-  return { png, labels, lineWidth };
+  const labels = collectLabels(result, slots);
+  if (result.model.demo) labels.push(demoMarkLabel(result.model.demo, height));
+  const drawn = await drawLabelsToPng(pixels, width, height, labels, options.labelFont ?? "auto");
+  return { png: drawn.png, labels: drawn.labels, lineWidth };
 }
 
 /** Renders the overlay on `image` (decoded from the result's image file when not given) and writes it atomically. */

@@ -18,6 +18,8 @@ export interface ModelInfo {
   precision: string;
   /** DiffLMM: where its diffusion encoder's Gaussian draws came from (a seed, or a --noise file). */
   noise?: { seed: number } | { file: string };
+  /** Set when the built-in trained demo answered: "demo model (trained on synthetic shapes)", also drawn on the overlay. */
+  demo?: string;
 }
 
 /** A grounded phrase: `text.slice(start, end) === phrase`; a [SEG] with no phrase has phrase "" and start === end. */

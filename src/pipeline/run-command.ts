@@ -18,7 +18,7 @@ import type { Shard } from "./shard.ts";
 import { resolveModel } from "./sources.ts";
 import { chat, glammChat, type ChatBackend, type ChatIo } from "./chat.ts";
 import { AttendModel } from "./attend/session.ts";
-import { attendChat, installedVision, resolveLlava, resolveSam, runAttendTask, type AttendSettings } from "./attend/task.ts";
+import { attendChat, installedVision, resolveAttendSources, runAttendTask, type AttendSettings } from "./attend/task.ts";
 import { checkTaskFits, ImageSession, runTask, type DecodedImage, type TaskInput } from "./tasks.ts";
 
 export interface ImageTaskOptions extends ModelOptions {
@@ -49,11 +49,11 @@ interface ModelOptions {
 export async function loadModel(options: ModelOptions, task: string): Promise<{ model: GlammModel; info: ModelInfo }> {
   const device = parseDevice(options.device);
   const precision = choosePrecision(options.precision, device);
-  const { sources, id, revision } = resolveModel(options.model, options.vision, task);
+  const { sources, id, revision, demo } = resolveModel(options.model, options.vision, task);
   const progress = spinner("loading the model");
   try {
     const model = await GlammModel.load(sources, { precision, device, cache: options.cache, onProgress: progress.update });
-    return { model, info: { id, revision, precision } };
+    return { model, info: { id, revision, precision, ...(demo ? { demo } : {}) } };
   } finally {
     progress.stop();
   }
@@ -202,12 +202,12 @@ async function glammBackend(options: ImageTaskOptions): Promise<Backend> {
 async function loadAttend(options: ModelOptions, settings: AttendSettings): Promise<{ model: AttendModel; info: ModelInfo; key: string }> {
   const device = parseDevice(options.device);
   const precision = choosePrecision(options.precision, device);
-  const llava = resolveLlava(options.model);
-  const samPath = resolveSam(settings.sam);
+  const { llava, sam, id, revision, demo } = resolveAttendSources(options.model, settings.sam);
   const progress = spinner("loading LLaVA and SAM");
   try {
-    const model = await AttendModel.load({ model: llava, vision: options.vision ?? installedVision(llava), sam: samPath, device, precision, difflmm: settings.difflmm, onProgress: progress.update });
-    return { model, info: { id: llava, revision: "local", precision }, key: `attend-${llava}-${samPath}-${precision}-${JSON.stringify(settings.difflmm ?? {})}` };
+    const model = await AttendModel.load({ model: llava, vision: options.vision ?? installedVision(llava), sam, device, precision, difflmm: settings.difflmm, onProgress: progress.update });
+    const info = { id, revision, precision, ...(demo ? { demo } : {}) };
+    return { model, info, key: `attend-${llava}-${sam}-${precision}-${JSON.stringify(settings.difflmm ?? {})}` };
   } finally {
     progress.stop();
   }

@@ -7,18 +7,22 @@ import { readInstallRecord } from "../hub/store.ts";
 import { writeTinyCheckpoint } from "../models/tiny-checkpoint.ts";
 import { glammHome, isReadOnlyError } from "../runtime/paths.ts";
 import { readJsonObject } from "../util/json.ts";
+import { DEMO_MARK, hasTrainedDemo, trainedDemo } from "./demo.ts";
 import type { GlammSources } from "../convert/glamm.ts";
 
 const isDir = (path: string) => existsSync(path) && statSync(path).isDirectory();
 
-/** The built-in demo: a random-weight checkpoint written by glamm itself, so every command runs without a download. */
+/** The built-in demo: the trained one of models/demo when this build has it (demo.ts), else a random-weight checkpoint. */
 export const DEMO_MODEL = "demo";
 
-/** How results name the built-in demo; it says "random weights" until a trained demo (training/README.md) is embedded. */
-export const DEMO_MODEL_ID = "glamm-demo (random weights)";
-export const demoIsTrained = (): boolean => !DEMO_MODEL_ID.includes("random weights");
+/** Whether the built-in demo is the trained one: true once models/demo holds a trained GLaMM (training/README.md). */
+export const demoIsTrained = (): boolean => hasTrainedDemo("glamm");
 
-function demoSources(): GlammSources {
+/** How results name the built-in demo. */
+export const demoModelId = (): string => (demoIsTrained() ? "glamm-demo (trained on synthetic shapes)" : "glamm-demo (random weights)");
+
+/** The random-weight demo, written by glamm itself at first use so that every command runs without a download. */
+function randomDemoSources(): GlammSources {
   const dir = join(glammHome(), "demo");
   if (!existsSync(join(dir, "glamm", "model.safetensors"))) {
     try {
@@ -48,11 +52,12 @@ function visionFor(glamm: string): string {
   throw modelError(`vision tower ${raw} (from ${glamm}/config.json) is not installed; ${pull}pass --vision DIR`);
 }
 
-/** A model to run: its files, and how results name it (id and revision). */
+/** A model to run: its files, and how results name it (id, revision, and the trained demo's mark). */
 export interface ResolvedModel {
   sources: GlammSources;
   id: string;
   revision: string;
+  demo?: string;
 }
 
 function installedModel(name: string): ResolvedModel | undefined {
@@ -69,7 +74,16 @@ function unknownModelMessage(model: string): string {
   return `model ${model} is not installed and is not a folder (\`glamm models\` lists the known models; --model demo runs the built-in demo)`;
 }
 
-const demoModel = (): ResolvedModel => ({ sources: demoSources(), id: DEMO_MODEL_ID, revision: "seed-0" });
+function demoModel(): ResolvedModel {
+  if (!demoIsTrained()) return { sources: randomDemoSources(), id: demoModelId(), revision: "seed-0" };
+  const { dir, revision } = trainedDemo();
+  return { sources: { glamm: join(dir, "glamm"), clip: join(dir, "clip") }, id: demoModelId(), revision, demo: DEMO_MARK };
+}
+
+const demoNotice = (): string =>
+  demoIsTrained()
+    ? "the built-in demo model, trained only on pictures of coloured shapes (it knows nothing else)"
+    : "the built-in random-weight demo model (a plumbing demo, not real output)";
 
 /**
  * What `--model` names: a checkpoint folder in the official layout, an installed model (manifest name or Hub repo id),
@@ -92,7 +106,7 @@ export function resolveModel(model: string | undefined, vision: string | undefin
   } else {
     const fallback = defaultModelFor(manifestTask[task] ?? task).name;
     const installed = installedModel(fallback);
-    if (!installed) notice(`no model installed: using the built-in random-weight demo model (a plumbing demo, not real output); \`glamm pull ${fallback}\` installs the real one`);
+    if (!installed) notice(`no model installed: using ${demoNotice()}; \`glamm pull ${fallback}\` installs the real one`);
     resolved = installed ?? demoModel();
   }
   if (vision) resolved = { ...resolved, sources: { ...resolved.sources, clip: resolve(vision) } };

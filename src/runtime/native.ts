@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { runtimeError } from "../cli/errors.ts";
+import { extractOnce, type EmbeddedFile } from "./extract.ts";
 import { fallbackRuntimeDir, isReadOnlyError, runtimeDir } from "./paths.ts";
 
 /** A native addon and the shared libraries it links, embedded in the compiled binary. */
@@ -10,18 +10,14 @@ export interface NativeBundle {
   /** sha256 over every file's bytes, computed at build time so start-up never hashes 60 MB. */
   hash: string;
   /** Path of each embedded file inside the binary, and where it goes in the extraction folder. */
-  files: { embedded: string; relative: string }[];
+  files: EmbeddedFile[];
   /** The `.node` addon to load, relative to the extraction folder. */
   addon: string;
 }
 
 const extractedDirs = new Map<string, string>();
 
-/**
- * Extracts a bundle once into `<runtime>/<name>-<hash>/` and returns that folder. The folder is written under a
- * temporary name and renamed into place, so it is complete whenever it exists; when two processes race, the loser
- * throws its copy away and uses the winner's.
- */
+/** Extracts a bundle once into `<runtime>/<name>-<hash>/` (atomically, see extractOnce) and returns that folder. */
 export function extractBundle(bundle: NativeBundle): string {
   const cached = extractedDirs.get(bundle.name);
   if (cached) return cached;
@@ -40,22 +36,11 @@ export function extractBundle(bundle: NativeBundle): string {
 }
 
 function extractInto(bundle: NativeBundle, dir: string): void {
-  if (!existsSync(dir)) {
-    const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    try {
-      for (const file of bundle.files) {
-        const target = join(tmp, file.relative);
-        mkdirSync(dirname(target), { recursive: true });
-        writeFileSync(target, readFileSync(file.embedded));
-      }
-      renameSync(tmp, dir);
-    } catch (error) {
-      rmSync(tmp, { recursive: true, force: true });
-      if (!existsSync(dir)) {
-        const reason = error instanceof Error ? error.message : String(error);
-        throw Object.assign(runtimeError(`cannot extract native libraries to ${dir}: ${reason} (set GLAMM_HOME to a writable folder)`), { cause: error });
-      }
-    }
+  try {
+    extractOnce(bundle.files, dir);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw Object.assign(runtimeError(`cannot extract native libraries to ${dir}: ${reason} (set GLAMM_HOME to a writable folder)`), { cause: error });
   }
 }
 

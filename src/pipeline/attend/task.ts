@@ -1,10 +1,13 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { modelError, usageError } from "../../cli/errors.ts";
+import { notice } from "../../cli/ui.ts";
 import { findManifest } from "../../hub/manifests.ts";
 import { installedRecords, readInstallRecord } from "../../hub/store.ts";
 import type { ModelInfo, Task, TaskResult } from "../../output/result.ts";
 import type { ChatBackend } from "../chat.ts";
+import { DEMO_MARK, hasTrainedDemo, trainedDemo } from "../demo.ts";
+import { DEMO_MODEL } from "../sources.ts";
 import type { DecodedImage, TaskInput } from "../tasks.ts";
 import type { AttendImage, AttendModel, AttendModelOptions, AttendRun } from "./session.ts";
 
@@ -27,7 +30,7 @@ function installedDir(name: string): string | undefined {
 }
 
 /** A LLaVA-1.5 or DiffLMM folder: given, or installed (default llava-v1.5-7b). */
-export function resolveLlava(model: string | undefined): string {
+function resolveLlava(model: string | undefined): string {
   if (model && isDir(model)) return model;
   const dir = installedDir(model ?? "llava-v1.5-7b");
   const pullable = model === undefined || findManifest(model) !== undefined;
@@ -45,7 +48,7 @@ export function installedVision(llavaDir: string): string | undefined {
 }
 
 /** A SAM checkpoint: given (file or Hugging Face folder), or the .pth of the installed sam-vit-h. */
-export function resolveSam(sam: string | undefined): string {
+function resolveSam(sam: string | undefined): string {
   if (sam) {
     if (!existsSync(sam)) throw modelError(`no SAM checkpoint at ${sam}`);
     return sam;
@@ -54,6 +57,30 @@ export function resolveSam(sam: string | undefined): string {
   const pth = dir ? readdirSync(dir, { recursive: true }).map(String).find((f) => f.endsWith(".pth")) : undefined;
   if (!dir || !pth) throw modelError("the attend backend needs SAM: run `glamm pull sam-vit-h` or pass --sam FILE");
   return join(dir, pth);
+}
+
+/** What an attend run loads, and how results name it (the trained demo's mark when it is the demo). */
+export interface AttendSources {
+  llava: string;
+  sam: string;
+  id: string;
+  revision: string;
+  demo?: string;
+}
+
+/**
+ * What --model and --sam name for the attend backend. Without --model: the installed llava-v1.5-7b, else the trained
+ * attend demo of this build (models/demo: llava-demo, and sam_demo unless --sam is given); `--model demo` is that demo.
+ */
+export function resolveAttendSources(model: string | undefined, sam: string | undefined): AttendSources {
+  const fallBack = model === undefined && !installedDir("llava-v1.5-7b");
+  if (!hasTrainedDemo("attend") || (model !== DEMO_MODEL && !fallBack)) {
+    const llava = resolveLlava(model);
+    return { llava, sam: resolveSam(sam), id: llava, revision: "local" };
+  }
+  if (fallBack) notice("no LLaVA installed: using the built-in attend demo, trained only on pictures of coloured shapes (it knows nothing else); `glamm pull llava-v1.5-7b` and `glamm pull sam-vit-h` install the real ones");
+  const { dir, revision } = trainedDemo();
+  return { llava: join(dir, "llava-demo"), sam: sam ? resolveSam(sam) : join(dir, "sam_demo.pth"), id: "llava-demo (trained on synthetic shapes)", revision, demo: DEMO_MARK };
 }
 
 /** One answer as a task result; its segments carry the SAM point and score (and the heatmap when asked for). */

@@ -1,0 +1,29 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** A file embedded in the compiled binary (or any readable path), and where it goes in its extraction folder. */
+export interface EmbeddedFile {
+  embedded: string;
+  relative: string;
+}
+
+/**
+ * Writes `files` into `dir` unless `dir` exists. The folder is written under a temporary name and renamed into place,
+ * so it is complete whenever it exists and a half-written temporary folder never counts; when two processes race,
+ * the loser throws its copy away and uses the winner's. Throws the file system's error when `dir` could not be made.
+ */
+export function extractOnce(files: readonly EmbeddedFile[], dir: string): void {
+  if (existsSync(dir)) return;
+  const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    for (const file of files) {
+      const target = join(tmp, file.relative);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, readFileSync(file.embedded));
+    }
+    renameSync(tmp, dir);
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(dir)) throw error;
+  }
+}
