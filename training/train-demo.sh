@@ -6,7 +6,7 @@
 # checkpoints; run again after an interruption, every stage resumes from its last save.
 set -euo pipefail
 out=${1:?usage: bash training/train-demo.sh OUT_DIR [GLAMM_STEPS]}
-steps=${2:-6000}
+steps=${2:-4500}
 python=${PYTHON:-/usr/bin/python3}
 cd "$(dirname "$0")/.."
 stage() { nice -n 19 "$python" "training/$1" --data "$out/data" --seed 0 --threads 1 "${@:2}"; }
@@ -15,7 +15,7 @@ stage() { nice -n 19 "$python" "training/$1" --data "$out/data" --seed 0 --threa
 [ -f "$out/data/scenes.jsonl" ] || npx bun training/export-dataset.ts --tokenizer "$out/init/glamm" --out "$out/data" --seed 1 --scenes 2000
 
 # Stages 1 and 2 train disjoint tensors (CLIP + projector + lm_head; SAM) from the same init: side by side.
-stage pretrain_sam.py --init "$out/init" --out "$out/sam" --steps "${SAM_STEPS:-1000}" &
+stage pretrain_sam.py --init "$out/init" --out "$out/sam" --steps "${SAM_STEPS:-2000}" &
 sam=$!
 stage pretrain_vision.py --init "$out/init" --out "$out/vision" --steps "${VISION_STEPS:-2000}" --lr 5e-4
 wait "$sam"

@@ -20,6 +20,8 @@ IMAGE_TOKEN = -200
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
 SAM_MEAN, SAM_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 SAM_PREFIX = "model.grounding_encoder."
+COLOURS = ("red", "green", "blue", "yellow", "purple", "orange")  # src/world/scene.ts
+SHAPES = ("circle", "square", "triangle", "star")
 FROZEN = SAM_PREFIX + "image_encoder."  # and the whole CLIP tower (FrozenVision)
 TASKS = ("gcg", "caption", "segment", "region", "ground")  # "llava" samples train the attend backend's model
 
@@ -42,6 +44,13 @@ def clip_pixels(image, pre):
     x = x / 255.0
     x = (x - np.array(CLIP_MEAN, dtype=np.float32)) / np.array(CLIP_STD, dtype=np.float32)
     return torch.from_numpy(x).permute(2, 0, 1)[None].contiguous()
+
+
+def content_prompts(table, phrases):
+    """[n, 1, C]: each phrase's prompt (pretrain_sam.py), its colour's row plus its shape's row of the table."""
+    colours = torch.tensor([COLOURS.index(ph.split()[0]) for ph in phrases])
+    shapes = torch.tensor([len(COLOURS) + SHAPES.index(ph.split()[1]) for ph in phrases])
+    return (table[colours] + table[shapes])[:, None]
 
 
 def sam_input_size(p, prefix="model.grounding_encoder.image_encoder"):
@@ -196,7 +205,7 @@ class FrozenVision:
         return states, emb, low_res_targets(labels, len(scene["objects"]), low, side), image.size
 
 
-def scene_loss(p, cfg, vision, scene, seg_id, bbox_id, p_id):
+def scene_loss(p, cfg, vision, scene, seg_id, bbox_id, p_id, table):
     states, emb, mask_targets, (w, h) = vision(scene)
     select = cfg.get("mm_vision_select_layer", -2)
     tokens = linear(p, "model.mm_projector.2", F.gelu(linear(p, "model.mm_projector.0", states[select][0, 1:])))
@@ -254,17 +263,28 @@ def scene_loss(p, cfg, vision, scene, seg_id, bbox_id, p_id):
     accuracy = (logits.argmax(-1) == label[:, 1:][supervised]).float().mean().item()
     seg_hidden = torch.stack([hidden[i, pos] for i, positions in enumerate(segs) for pos in positions])
     objects = [o for objs in seg_objects for o in objs]
-    low, _ = mask_decoder(p, cfg["oracle_sam_config"], emb, dense_pe(p, emb.shape[-1]), seg_prompts(p, seg_hidden))
+    prompts = seg_prompts(p, seg_hidden)
+    low, _ = mask_decoder(p, cfg["oracle_sam_config"], emb, dense_pe(p, emb.shape[-1]), prompts)
     target = mask_targets[objects]
-    return lm, mask_loss(low[:, 0], target), guide, align, accuracy
+    return lm, mask_loss(low[:, 0], target), guide, align, prompt_loss(prompts, table, [scene["objects"][o]["phrase"] for o in objects]), accuracy
+
+
+def prompt_loss(prompts, table, phrases):
+    """Training-only: each [SEG] prompt should be the prompt pretrain_sam.py taught SAM's decoder to segment its
+    object from (its colour's plus its shape's row of `table`). The mask loss alone reaches the LM only through the
+    decoder; this asks the [SEG] hidden state directly for what it must say: which object."""
+    if table is None:
+        return torch.zeros(())
+    return F.mse_loss(prompts, content_prompts(table, phrases))
 
 
 def main():
     def extra(ap):
         ap.add_argument("--log", default=None, help="JSON-lines loss log (default OUT/log.jsonl)")
-        ap.add_argument("--vision-lr-scale", type=float, default=0.1, help="--lr times this for the projector (trained first by pretrain_vision.py)")
+        ap.add_argument("--vision-lr-scale", type=float, default=0.25, help="--lr times this for the projector (trained first by pretrain_vision.py)")
         ap.add_argument("--guide-weight", type=float, default=0.5, help="weight of the attention-guide loss (0: off)")
-        ap.add_argument("--sam", default=None, help="take SAM's tensors from this stage output (pretrain_sam.py run beside pretrain_vision.py)")
+        ap.add_argument("--prompt-weight", type=float, default=1.0, help="weight of the [SEG] prompt loss (0: off)")
+        ap.add_argument("--sam", default=None, help="take SAM's tensors and its prompt table from this stage output (pretrain_sam.py, run beside pretrain_vision.py)")
 
     args = trainer.parse_args(4000, extra)
     cfg, clip_cfg, pre, added = read_init_configs(args.init)
@@ -273,14 +293,16 @@ def main():
     if args.sam:
         sam = read_safetensors(os.path.join(args.sam, "glamm", "model.safetensors"))
         p.update({k: v for k, v in sam.items() if k.startswith(SAM_PREFIX)})
+    table_path = os.path.join(args.sam or args.init, "content_prompts.pt")
+    table = torch.load(table_path) if os.path.exists(table_path) else None
     for k, v in p.items():
         v.requires_grad_(not k.startswith(FROZEN))
     vision = FrozenVision(p, pc, cfg, clip_cfg, pre, args.data)
     os.makedirs(args.out, exist_ok=True)
 
     def step_figures(scene, _step):
-        lm, mk, guide, align, accuracy = scene_loss(p, cfg, vision, scene, added["[SEG]"], added["<bbox>"], added["<p>"])
-        return {"lm": lm, "mask": mk, "guide": args.guide_weight * guide, "align": args.guide_weight * align, "token_acc": accuracy}
+        lm, mk, guide, align, prompt, accuracy = scene_loss(p, cfg, vision, scene, added["[SEG]"], added["<bbox>"], added["<p>"], table)
+        return {"lm": lm, "mask": mk, "guide": args.guide_weight * guide, "align": args.guide_weight * align, "prompt": args.prompt_weight * prompt, "token_acc": accuracy}
 
     trained = [k for k in p if not k.startswith(FROZEN)]
     params = [p[k] for k in trained]
