@@ -14,16 +14,15 @@ stage() { nice -n 19 "$python" "training/$1" --data "$out/data" --seed 0 --threa
 [ -f "$out/init/glamm/model.safetensors" ] || npx bun training/init-checkpoint.ts "$out/init" 0
 [ -f "$out/data/scenes.jsonl" ] || npx bun training/export-dataset.ts --tokenizer "$out/init/glamm" --out "$out/data" --seed 1 --scenes 2000
 
-# Stages 1 and 2 train disjoint tensors (CLIP + projector + lm_head; SAM) from the same init: side by side.
-stage pretrain_sam.py --init "$out/init" --out "$out/sam" --steps "${SAM_STEPS:-2000}" &
-sam=$!
+# The vision stage (CLIP + projector + lm_head) on one core; SAM, then the attend backend's models (their own CLIP,
+# LLaVA and SAM) on the other: they train disjoint tensors.
+(stage pretrain_sam.py --init "$out/init" --out "$out/sam" --steps "${SAM_STEPS:-2000}" &&
+  stage train_attend.py --init "$out/init" --out "$out/attend-demo" --steps "${ATTEND_STEPS:-3000}") &
+side=$!
 stage pretrain_vision.py --init "$out/init" --out "$out/vision" --steps "${VISION_STEPS:-2000}" --lr 5e-4
-wait "$sam"
-
-# The attend backend's models (their own CLIP, LLaVA and SAM) beside the main stage.
-stage train_attend.py --init "$out/init" --out "$out/attend-demo" --steps "${ATTEND_STEPS:-3000}" &
-attend=$!
-stage train_glamm.py --init "$out/vision" --sam "$out/sam" --out "$out/glamm-demo" --steps "$steps"
-wait "$attend"
+# Whole scenes again at a lower rate: shape from the small objects keeps improving (training/README.md).
+stage pretrain_vision.py --init "$out/vision" --out "$out/vision2" --steps "${VISION2_STEPS:-2500}" --lr 3e-4 --crop-steps 500 --seed 1
+wait "$side"
+stage train_glamm.py --init "$out/vision2" --sam "$out/sam" --out "$out/glamm-demo" --steps "$steps"
 echo "GLaMM: $out/glamm-demo/glamm (vision tower $out/glamm-demo/clip)"
 echo "attend backend: --model $out/attend-demo/llava-demo --sam $out/attend-demo/sam_demo.pth"
