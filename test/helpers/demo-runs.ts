@@ -2,6 +2,7 @@ import { copyFileSync, cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultTinySizes, writeTinyCheckpoint } from "../../src/models/tiny-checkpoint.ts";
 import { openWeights } from "../../src/weights/index.ts";
+import { llavaConfig } from "./llava-config.ts";
 import { writeTorchZip, type TorchTensorToWrite } from "../../src/weights/torch-zip-writer.ts";
 
 /**
@@ -30,31 +31,16 @@ export function writeDemoRuns(dir: string): { glamm: string; attend: string } {
   weights.close();
   for (const file of ["tokenizer.model", "special_tokens_map.json", "tokenizer_config.json", "generation_config.json"]) copyFileSync(join(source.glamm, file), join(llava, file));
   const s = defaultTinySizes;
-  const config = {
-    architectures: ["LlavaLlamaForCausalLM"],
-    model_type: "llava",
-    bos_token_id: 1,
-    eos_token_id: 2,
-    pad_token_id: 0,
-    hidden_act: "silu",
-    hidden_size: s.hidden,
-    intermediate_size: s.intermediate,
-    num_attention_heads: s.heads,
-    num_key_value_heads: s.heads,
-    num_hidden_layers: s.layers,
-    max_position_embeddings: 2048,
-    rms_norm_eps: 1e-6,
-    vocab_size: s.vocab + 7,
-    image_aspect_ratio: "pad",
-    mm_hidden_size: s.clip.width,
-    mm_projector_type: "mlp2x_gelu",
-    mm_use_im_patch_token: false,
-    mm_use_im_start_end: false,
-    mm_vision_select_feature: "patch",
-    mm_vision_select_layer: -2,
-    mm_vision_tower: "clip-llava-demo",
-    torch_dtype: "float32",
-  };
+  const config = llavaConfig({
+    hidden: s.hidden,
+    intermediate: s.intermediate,
+    heads: s.heads,
+    layers: s.layers,
+    vocab: s.vocab + 7,
+    visionWidth: s.clip.width,
+    visionTower: "clip-llava-demo",
+    dtype: "float32",
+  });
   writeFileSync(join(llava, "config.json"), JSON.stringify(config, null, 2));
   cpSync(source.clip, join(attend, "clip-llava-demo"), { recursive: true });
   const sam = { encoder_num_heads: s.sam.heads, encoder_global_attn_indexes: s.sam.globalAttn, window_size: s.sam.window, decoder_num_heads: s.decoder.heads };

@@ -4,6 +4,7 @@ import { float32ToFloat16 } from "../../src/graph/float16.ts";
 import { defaultTinySizes, glammCheckpointShapes, writeTinyCheckpoint, type TinySizes } from "../../src/models/tiny-checkpoint.ts";
 import { seededRandom } from "../../src/util/random.ts";
 import { writeSafetensors, type TensorToWrite } from "../../src/weights/safetensors-writer.ts";
+import { llavaConfig } from "./llava-config.ts";
 
 /**
  * A GLaMM and a LLaVA-1.5 checkpoint whose language model is Vicuna-7B wide (hidden 4096, 32 heads, MLP 11008) with
@@ -82,32 +83,17 @@ export function writeWideCheckpoint(dir: string, layers: number): WideCheckpoint
   for (const file of ["tokenizer.model", "added_tokens.json", "special_tokens_map.json", "tokenizer_config.json"]) copyFileSync(join(glamm, file), join(llava, file));
   const llm = rest.filter((key) => /^(model\.(embed_tokens|norm|mm_projector)\.|lm_head\.)/.test(key));
   writeIndex(llava, { ...weightMap(llm, SHARDS.rest), ...weightMap(layerKeys, SHARDS.layers) });
-  const llavaConfig = {
-    architectures: ["LlavaLlamaForCausalLM"],
-    model_type: "llava",
-    bos_token_id: 1,
-    eos_token_id: 2,
-    pad_token_id: 0,
-    hidden_act: "silu",
-    hidden_size: WIDE_LLAMA.hidden,
-    intermediate_size: WIDE_LLAMA.intermediate,
-    num_attention_heads: WIDE_LLAMA.heads,
-    num_key_value_heads: WIDE_LLAMA.heads,
-    num_hidden_layers: layers,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    vocab_size: config.vocab_size,
-    image_aspect_ratio: "pad",
-    mm_hidden_size: sizes.clip.width,
-    mm_projector_type: "mlp2x_gelu",
-    mm_use_im_patch_token: false,
-    mm_use_im_start_end: false,
-    mm_vision_select_feature: "patch",
-    mm_vision_select_layer: -2,
-    mm_vision_tower: "clip",
-    torch_dtype: "float16",
-  };
-  writeFileSync(join(llava, "config.json"), JSON.stringify(llavaConfig, null, 2));
+  const llavaJson = llavaConfig({
+    hidden: WIDE_LLAMA.hidden,
+    intermediate: WIDE_LLAMA.intermediate,
+    heads: WIDE_LLAMA.heads,
+    layers,
+    vocab: config.vocab_size,
+    visionWidth: sizes.clip.width,
+    visionTower: "clip",
+    dtype: "float16",
+  });
+  writeFileSync(join(llava, "config.json"), JSON.stringify(llavaJson, null, 2));
 
   // SAM under segment-anything's names, with its (non-registry) sizes in sam.json beside it.
   const prefix = "model.grounding_encoder.";
