@@ -6,7 +6,7 @@
 # checkpoints; run again after an interruption, every stage resumes from its last save.
 set -euo pipefail
 out=${1:?usage: bash training/train-demo.sh OUT_DIR [GLAMM_STEPS]}
-steps=${2:-4500}
+steps=${2:-3000}
 python=${PYTHON:-/usr/bin/python3}
 cd "$(dirname "$0")/.."
 stage() { nice -n 19 "$python" "training/$1" --data "$out/data" --seed 0 --threads 1 "${@:2}"; }
