@@ -52,11 +52,15 @@ def clip_hidden_states(p, cfg, pixels):
     return states
 
 
+def project(p, glamm_cfg, states):
+    """mlp2x_gelu on the selected layer's patch features (CLS dropped): the image tokens the LLM reads."""
+    feats = states[glamm_cfg.get("mm_vision_select_layer", -2)][:, 1:]
+    return linear(p, "model.mm_projector.2", F.gelu(linear(p, "model.mm_projector.0", feats)))
+
+
 def image_tokens(p, pc, glamm_cfg, clip_cfg, pixels):
     states = clip_hidden_states(pc, clip_cfg, pixels)
-    feats = states[glamm_cfg.get("mm_vision_select_layer", -2)][:, 1:]
-    h = F.gelu(linear(p, "model.mm_projector.0", feats))
-    return linear(p, "model.mm_projector.2", h), states
+    return project(p, glamm_cfg, states), states
 
 
 # ---------------------------------------------------------------- LLaMA (HF, transformers 4.30)

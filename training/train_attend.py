@@ -20,9 +20,8 @@ from PIL import Image
 import trainer
 from checkpoint import read_init_configs, read_safetensors, write_safetensors
 from glamm_model import dense_pe, image_tokens, llama_hidden, mask_decoder, point_embeddings, sam_image_embeddings
-from train_glamm import IMAGE_TOKEN, clip_pixels, low_res_targets, mask_loss, sam_input_size, sam_pixels, sam_resized_size
+from train_glamm import IMAGE_TOKEN, SAM_PREFIX, clip_pixels, low_res_targets, mask_loss, sam_input_size, sam_pixels, sam_resized_size
 
-SAM_PREFIX = "model.grounding_encoder."
 LLAVA_PREPROCESSOR = "shortest-edge resize and centre crop, as openai/clip-vit-large-patch14-336"
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 import trainer
 from checkpoint import read_init_configs, read_safetensors, write_safetensors
-from glamm_model import clip_hidden_states, dense_pe, linear, llama_hidden, mask_decoder, region_features, rms_norm, sam_image_embeddings, seg_prompts
+from glamm_model import clip_hidden_states, dense_pe, llama_hidden, mask_decoder, project, region_features, rms_norm, sam_image_embeddings, seg_prompts
 
 IMAGE_TOKEN = -200
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
@@ -141,7 +141,8 @@ def attention_guides(samples, coverage, image_at, length, p_id, bbox_id, seg_id)
 
         for i, obj in named_phrases(s, p_id):
             if coverage[obj].sum() > 0:
-                named += [(row, seq(i), on_object(obj)), (row, seq(i) + 1, on_object(obj))]
+                target = on_object(obj)
+                named += [(row, seq(i), target), (row, seq(i) + 1, target)]
         seg_at = [i for i, t in enumerate(ids) if t == seg_id]
         if len(seg_at) == len(s["seg"]):
             named += [(row, seq(i) - 1, on_object(obj)) for i, obj in zip(seg_at, s["seg"]) if coverage[obj].sum() > 0]
@@ -207,8 +208,7 @@ class FrozenVision:
 
 def scene_loss(p, cfg, vision, scene, seg_id, bbox_id, p_id, table):
     states, emb, mask_targets, (w, h) = vision(scene)
-    select = cfg.get("mm_vision_select_layer", -2)
-    tokens = linear(p, "model.mm_projector.2", F.gelu(linear(p, "model.mm_projector.0", states[select][0, 1:])))
+    tokens = project(p, cfg, states)[0]
     samples = [s for s in scene["samples"] if s["task"] in TASKS]
     embed = p["model.embed_tokens.weight"]
     # One region-encoder pass for all boxes of the scene (its fused pyramid depends only on the image).
