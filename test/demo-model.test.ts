@@ -86,8 +86,15 @@ describe("finding and extracting the trained demo", () => {
       await closed;
     }
     expect(existsSync(target)).toBe(false);
+    const abandoned = temporary();
+    expect(abandoned).toBeDefined();
+    // A temporary folder of a live process (this one) may still be being written: it stays.
+    const live = `${target}.tmp-${process.pid}-live`;
+    mkdirSync(live);
     expect(trainedDemo(bundle, home).dir).toBe(target);
     expect(listDemoFiles(target)).toEqual(listDemoFiles(packed));
+    expect(existsSync(join(home, "demo", abandoned!))).toBe(false);
+    expect(existsSync(live)).toBe(true);
   }, 30_000);
 
   test("a failed extraction leaves nothing behind", () => {

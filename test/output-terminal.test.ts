@@ -20,6 +20,12 @@ test("plain text when colour is off", () => {
   );
 });
 
+test("the trained demo's answers end with its mark; other models' do not", () => {
+  const demo = { ...result, model: { ...result.model, demo: "demo model (trained on synthetic shapes)" } };
+  expect(formatResultText(demo, 0)).toBe(`${formatResultText(result, 0)}\n(demo model (trained on synthetic shapes))\n`);
+  expect(formatResultText(result, 0)).not.toContain("demo model");
+});
+
 test("truecolor output paints each phrase in its mask colour", () => {
   const text = formatResultText(result, 3);
   expect(text).toContain("\x1b[38;2;230;25;75mred square");

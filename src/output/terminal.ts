@@ -27,7 +27,8 @@ export function formatResultText(result: TaskResult, level: 0 | 1 | 2 | 3 = 0): 
     return `  ${chalk.dim(`${s + 1}.`)} ${name}  ${chalk.dim(`${rleArea(rle)} px, box ${x},${y} ${w}x${h}`)}`;
   });
   const boxes = (result.boxes ?? []).map((box, b) => `  ${chalk.dim(`region ${b + 1}:`)} ${box.x1},${box.y1},${box.x2},${box.y2}${box.caption ? ` ${printable(box.caption)}` : ""}`);
-  return [text, ...(lines.length ? ["", "Masks:", ...lines] : []), ...(boxes.length ? ["", "Regions:", ...boxes] : [])].join("\n") + "\n";
+  const mark = result.model.demo ? ["", chalk.dim(`(${result.model.demo})`)] : [];
+  return [text, ...(lines.length ? ["", "Masks:", ...lines] : []), ...(boxes.length ? ["", "Regions:", ...boxes] : []), ...mark].join("\n") + "\n";
 }
 
 /** Writes the formatted result to `stream`, coloured as the stream allows. */

@@ -33,10 +33,7 @@ export interface TrainedDemo {
  * to `<home>/demo/<hash>/` on first use (atomically: a folder of that name is always complete) and reuses them.
  */
 export function trainedDemo(bundle: DemoBundle = bundledDemo, home = glammHome()): TrainedDemo {
-  if ("folder" in bundle) {
-    const files = listDemoFiles(bundle.folder).map((relative) => ({ embedded: join(bundle.folder, relative), relative }));
-    return { dir: bundle.folder, revision: hashDemoFiles(files).slice(0, 16) };
-  }
+  if ("folder" in bundle) return { dir: bundle.folder, revision: folderRevision(bundle.folder) };
   const revision = bundle.hash.slice(0, 16);
   const dir = join(home, "demo", revision);
   try {
@@ -46,4 +43,16 @@ export function trainedDemo(bundle: DemoBundle = bundledDemo, home = glammHome()
     throw error;
   }
   return { dir, revision };
+}
+
+/** From source, the revision hashes every file of the folder (~20 MB): once a process, not at every resolve. */
+const folderRevisions = new Map<string, string>();
+function folderRevision(folder: string): string {
+  let revision = folderRevisions.get(folder);
+  if (!revision) {
+    const files = listDemoFiles(folder).map((relative) => ({ embedded: join(folder, relative), relative }));
+    revision = hashDemoFiles(files).slice(0, 16);
+    folderRevisions.set(folder, revision);
+  }
+  return revision;
 }
