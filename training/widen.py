@@ -11,38 +11,39 @@ python3 training/widen.py --vision DIR --wide DIR --out DIR
 Why: the vision stages cost ~40 minutes and depend on the LM's width only through the projector's output and
 lm_head. They run at the narrow width; the LM that has to list and locate objects needs wider attention heads.
 The projector's extra hidden units feed nothing at first (their output weights are zero), the extra output dimensions
-are zero, and the final norm is scaled by 1/sqrt(2^k) for the zero dimensions it now averages over, so lm_head's
+are zero, and the final norm is scaled by sqrt(narrow / wide width) for the zero dimensions it now averages over, so lm_head's
 reading of an image token is the vision stage's (up to a positive factor) at step 0.
 """
 import argparse
 import math
 import os
-import shutil
 
 import torch
 
-from checkpoint import read_json, read_safetensors, write_safetensors
+from checkpoint import read_json, read_safetensors
+from train_glamm import save
 
 PROJECTOR_IN, PROJECTOR_OUT = "model.mm_projector.0.", "model.mm_projector.2."
 
 
-def widen(narrow, wide):
-    out = dict(wide)
-    n, w = narrow["model.norm.weight"].shape[0], wide["model.norm.weight"].shape[0]
-    first_in = wide[PROJECTOR_IN + "weight"].clone()
-    first_in[:n] = narrow[PROJECTOR_IN + "weight"]
-    bias_in = wide[PROJECTOR_IN + "bias"].clone()
-    bias_in[:n] = narrow[PROJECTOR_IN + "bias"]
-    second = torch.zeros(w, w)
-    second[:n, :n] = narrow[PROJECTOR_OUT + "weight"]
-    bias_out = torch.zeros(w)
-    bias_out[:n] = narrow[PROJECTOR_OUT + "bias"]
-    norm = wide["model.norm.weight"].clone()
-    norm[:n] = narrow["model.norm.weight"] * math.sqrt(n / w)
-    head = wide["lm_head.weight"].clone()
-    head[:, :n] = narrow["lm_head.weight"]
-    out.update({PROJECTOR_IN + "weight": first_in, PROJECTOR_IN + "bias": bias_in, PROJECTOR_OUT + "weight": second, PROJECTOR_OUT + "bias": bias_out, "model.norm.weight": norm, "lm_head.weight": head})
+def placed(base, part):
+    """`base` with `part` written over its leading corner (the first rows, and columns, of the wider tensor)."""
+    out = base.clone()
+    out[tuple(slice(0, n) for n in part.shape)] = part
     return out
+
+
+def widen(narrow, wide):
+    n, w = narrow["model.norm.weight"].shape[0], wide["model.norm.weight"].shape[0]
+    return {
+        **wide,
+        PROJECTOR_IN + "weight": placed(wide[PROJECTOR_IN + "weight"], narrow[PROJECTOR_IN + "weight"]),
+        PROJECTOR_IN + "bias": placed(wide[PROJECTOR_IN + "bias"], narrow[PROJECTOR_IN + "bias"]),
+        PROJECTOR_OUT + "weight": placed(torch.zeros(w, w), narrow[PROJECTOR_OUT + "weight"]),
+        PROJECTOR_OUT + "bias": placed(torch.zeros(w), narrow[PROJECTOR_OUT + "bias"]),
+        "model.norm.weight": placed(wide["model.norm.weight"], narrow["model.norm.weight"] * math.sqrt(n / w)),
+        "lm_head.weight": placed(wide["lm_head.weight"], narrow["lm_head.weight"]),
+    }
 
 
 def main():
@@ -59,12 +60,8 @@ def main():
             raise SystemExit("widen.py: the two checkpoints have different tokenizers")
     if read_json(os.path.join(args.vision, "glamm", "config.json"))["hidden_size"] > read_json(os.path.join(args.wide, "glamm", "config.json"))["hidden_size"]:
         raise SystemExit("widen.py: --wide is narrower than --vision")
-    os.makedirs(os.path.join(args.out, "glamm"), exist_ok=True)
-    for name in os.listdir(os.path.join(args.wide, "glamm")):
-        if not name.endswith(".safetensors"):
-            shutil.copy(os.path.join(args.wide, "glamm", name), os.path.join(args.out, "glamm", name))
-    shutil.copytree(os.path.join(args.vision, "clip"), os.path.join(args.out, "clip"), dirs_exist_ok=True)
-    write_safetensors(os.path.join(args.out, "glamm", "model.safetensors"), widen(narrow, wide))
+    clip = read_safetensors(os.path.join(args.vision, "clip", "model.safetensors"))
+    save(args.wide, args.out, widen(narrow, wide), clip)
     print(f"wrote {args.out}/glamm and {args.out}/clip")
 
 
